@@ -1,0 +1,22 @@
+# quantmini: Polygon.io / Massive market data -> local research data lake.
+# landing (raw flat files) -> bronze (typed Parquet) -> gold (Qlib binary store).
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/landing.smk"
+include: "rules/stocks_daily.smk"
+include: "rules/metadata.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

@@ -1,0 +1,41 @@
+"""The registry of datasets: one entry per dataset name, naming its S3 prefix and lake paths.
+
+A dataset's whole path (landing -> bronze -> gold) is found by its name here, in
+``rules/<name>.smk`` and in ``quantmini/<layer module>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FlatFileDataset:
+    """A daily flat-file dataset mirrored from the vendor's S3 bucket."""
+
+    name: str
+    s3_prefix: str  # e.g. "us_stocks_sip/day_aggs_v1"
+    description: str
+
+    def s3_key(self, date: str) -> str:
+        """Polygon's key layout: ``<prefix>/YYYY/MM/YYYY-MM-DD.csv.gz``."""
+        return f"{self.s3_prefix}/{date[:4]}/{date[5:7]}/{date}.csv.gz"
+
+
+FLATFILE_DATASETS: dict[str, FlatFileDataset] = {
+    ds.name: ds
+    for ds in (
+        FlatFileDataset("stocks_daily", "us_stocks_sip/day_aggs_v1", "US stocks, one bar per ticker per session"),
+    )
+}
+
+#: Datasets a run may ask for (config key ``datasets``).
+KNOWN_DATASETS = tuple(FLATFILE_DATASETS)
+
+
+def flatfile_dataset_for_prefix(asset: str, feed: str) -> FlatFileDataset:
+    prefix = f"{asset}/{feed}"
+    for ds in FLATFILE_DATASETS.values():
+        if ds.s3_prefix == prefix:
+            return ds
+    raise KeyError(f"no flat-file dataset has the S3 prefix {prefix!r}")

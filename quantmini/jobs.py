@@ -1,0 +1,104 @@
+"""The body of each workflow job, called by the thin scripts in ``scripts/``.
+
+Each job: sets up a redacting log, clears its sidecar, does its work writing atomically,
+then records a ``success`` sidecar; on error it records ``failed`` with the message and
+re-raises so Snakemake marks the job failed and builds nothing downstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from . import atomic, metadata
+from .bronze import convert_stocks_daily
+from .datasets import FLATFILE_DATASETS
+from .flatfiles import S3Settings, download
+from .metadata import JobRecorder
+from .paths import Lake
+from .secrets import RedactingFilter, redact
+
+log = logging.getLogger("quantmini")
+
+
+def setup_logging(log_file: str | Path | None) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    for h in handlers:
+        h.addFilter(RedactingFilter())
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class JobResult(dict):
+    """What a job body reports for its sidecar: records, size_mb and any extra statistics."""
+
+
+@contextlib.contextmanager
+def recorded(lake: Lake, layer: str, data_type: str, date: str) -> Iterator[JobResult]:
+    recorder = JobRecorder(lake, layer, data_type, date)
+    result = JobResult()
+    try:
+        yield result
+    except BaseException as exc:
+        message = redact(f"{type(exc).__name__}: {exc}")
+        log.error("%s %s %s failed: %s", layer, data_type, date, message)
+        recorder.write("failed", error=message)
+        raise SystemExit(1) from None
+    records = int(result.pop("records", 0))
+    size_mb = float(result.pop("size_mb", 0.0))
+    recorder.write("success", records=records, size_mb=size_mb, **result)
+    log.info("%s %s %s: %d records, %.3f MB in %.2f s", layer, data_type, date, records, size_mb, recorder.elapsed())
+
+
+def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, output: str, log_file: str) -> None:
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    with recorded(lake, "landing", dataset, date) as result:
+        settings = S3Settings.from_config(config)
+        size = download(settings, FLATFILE_DATASETS[dataset].s3_key(date), output)
+        result.update(records=0, size_mb=size / 1e6, bytes=size)
+
+
+def bronze_stocks_daily(lake_root: str, date: str, landing: str, output: str, log_file: str) -> None:
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    with recorded(lake, "bronze", "stocks_daily", date) as result:
+        res = convert_stocks_daily(Path(landing), Path(output), dt.date.fromisoformat(date))
+        result.update(records=res.rows, size_mb=res.bytes / 1e6, tickers=res.tickers)
+
+
+def gold_qlib_stocks_daily(lake_root: str, date: str, bronze: str, output: str, log_file: str) -> None:
+    import pyarrow.parquet as pq
+
+    from .qlib_store import QlibStore, receipt_json
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    with recorded(lake, "gold", "stocks_daily_qlib", date) as result:
+        table = pq.read_table(bronze, columns=["ticker", "open", "high", "low", "close", "volume"])
+        store = QlibStore(lake.qlib_root())
+        applied = store.apply_day(dt.date.fromisoformat(date), table)
+        atomic.write_text(output, receipt_json(applied, table.num_rows))
+        result.update(records=table.num_rows, symbols=applied.symbols, new_symbols=applied.new_symbols)
+
+
+def metadata_summary(lake_root: str, output: str, log_file: str) -> None:
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
+    metadata.write_watermarks(lake, summaries)
+    atomic.write_text(output, metadata.summary_tsv(summaries))
+    log.info("\n%s", metadata.format_summary(summaries))

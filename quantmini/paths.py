@@ -1,0 +1,66 @@
+"""Lake layout: every path of every layer, derived from the lake root and a date.
+
+Kept in one place so that the Snakemake rules, the scripts and the metadata reader agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .datasets import FLATFILE_DATASETS
+
+DEFAULT_LAKE_ROOT = "./quantlake"
+
+
+def resolve_lake_root(configured: str | None) -> str:
+    """``QUANTLAKE_ROOT`` overrides the configured root; the default is ``./quantlake``."""
+    root = os.environ.get("QUANTLAKE_ROOT") or configured or DEFAULT_LAKE_ROOT
+    return root.rstrip("/") or "/"
+
+
+def split_date(date: str) -> tuple[str, str, str]:
+    d = dt.date.fromisoformat(date)
+    return f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"
+
+
+@dataclass(frozen=True)
+class Lake:
+    root: str
+
+    # landing -------------------------------------------------------------------------------
+    def landing(self, dataset: str, date: str) -> str:
+        return f"{self.root}/landing/{FLATFILE_DATASETS[dataset].s3_key(date)}"
+
+    # bronze --------------------------------------------------------------------------------
+    def bronze_dir(self, dataset: str) -> str:
+        return f"{self.root}/bronze/{dataset}"
+
+    def bronze(self, dataset: str, date: str) -> str:
+        y, m, d = split_date(date)
+        return f"{self.bronze_dir(dataset)}/year={y}/month={m}/day={d}/part.parquet"
+
+    # gold ----------------------------------------------------------------------------------
+    def qlib_root(self) -> str:
+        return f"{self.root}/gold/qlib"
+
+    def qlib_receipt(self, dataset: str, date: str) -> str:
+        """Per-day output of the Qlib update: proof that ``date`` is applied to the store."""
+        y, m, _ = split_date(date)
+        return f"{self.qlib_root()}/_applied/{dataset}/{y}/{m}/{date}.json"
+
+    # metadata ------------------------------------------------------------------------------
+    def metadata_root(self) -> str:
+        return f"{self.root}/metadata"
+
+    def sidecar(self, layer: str, data_type: str, date: str) -> str:
+        y, m, _ = split_date(date)
+        return f"{self.metadata_root()}/{layer}/{data_type}/{y}/{m}/{date}.json"
+
+    def watermark(self, layer: str, data_type: str) -> str:
+        return f"{self.metadata_root()}/{layer}/{data_type}/watermark.json"
+
+    def as_path(self, p: str) -> Path:
+        return Path(p)

@@ -1,0 +1,81 @@
+"""Start, stop and inspect a background sandbox (``quantmini sandbox start|stop|status``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_STATE_DIR = ".sandbox"
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("QUANTMINI_SANDBOX_DIR", DEFAULT_STATE_DIR))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_state() -> dict | None:
+    path = state_dir() / "state.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if not _alive(int(state["pid"])):
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def start(extra_args: list[str], timeout: float = 300.0) -> dict:
+    current = read_state()
+    if current:
+        return current
+    folder = state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    state_file = folder / "state.json"
+    log_path = folder / "sandbox.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "quantmini.sandbox.server", "--state-file", str(state_file), *extra_args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if state_file.exists():
+            return json.loads(state_file.read_text())
+        if proc.poll() is not None:
+            tail = log_path.read_text()[-2000:]
+            raise RuntimeError(f"sandbox exited with code {proc.returncode}; last log lines:\n{tail}")
+        time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError(f"sandbox did not become ready within {timeout:.0f} s (log: {log_path})")
+
+
+def stop(timeout: float = 20.0) -> bool:
+    state = read_state()
+    if not state:
+        return False
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    (state_dir() / "state.json").unlink(missing_ok=True)
+    return True

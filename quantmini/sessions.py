@@ -1,0 +1,69 @@
+"""XNYS trading sessions.
+
+Every date the lake knows about is an XNYS session from ``exchange_calendars``: flat files
+exist only for sessions, and the Qlib calendar must equal the session list exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import exchange_calendars as xcals
+import pandas as pd
+
+NEW_YORK = "America/New_York"
+
+
+@lru_cache(maxsize=1)
+def xnys():
+    """The XNYS calendar, built once per process (construction takes ~0.5 s)."""
+    return xcals.get_calendar("XNYS", start="2000-01-01")
+
+
+def is_session(day: dt.date) -> bool:
+    return bool(xnys().is_session(pd.Timestamp(day)))
+
+
+def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """All XNYS sessions with start <= session <= end (inclusive), as dates."""
+    if end < start:
+        return []
+    cal = xnys()
+    labels = cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+    return [ts.date() for ts in labels]
+
+
+def sessions_ending(end: dt.date, count: int) -> list[dt.date]:
+    """The ``count`` sessions ending at ``end`` (``end`` itself must be a session)."""
+    cal = xnys()
+    labels = cal.sessions_window(pd.Timestamp(end), -count)
+    return [ts.date() for ts in labels]
+
+
+def previous_session(day: dt.date) -> dt.date:
+    cal = xnys()
+    return cal.date_to_session(pd.Timestamp(day), direction="previous").date()
+
+
+def last_completed_session(now: dt.datetime | None = None) -> dt.date:
+    """The latest session whose close is at or before ``now`` (default: the current time)."""
+    cal = xnys()
+    now_ts = pd.Timestamp(now if now is not None else dt.datetime.now(dt.timezone.utc))
+    if now_ts.tzinfo is None:
+        now_ts = now_ts.tz_localize("UTC")
+    return cal.minute_to_past_session(now_ts.floor("min"), count=1).date()
+
+
+def why_not_session(day: dt.date) -> str:
+    """A short human reason for a non-session date: weekend, or the holiday's name."""
+    if day.weekday() >= 5:
+        return day.strftime("a %A")
+    cal = xnys()
+    holidays = cal.regular_holidays.holidays(start=pd.Timestamp(day), end=pd.Timestamp(day), return_name=True)
+    if len(holidays):
+        return f"an exchange holiday ({holidays.iloc[0]})"
+    for ts in cal.adhoc_holidays:
+        if pd.Timestamp(ts).date() == day:
+            return "an exchange closure"
+    return "not a trading session"

@@ -1,0 +1,84 @@
+"""Resolve a validated Snakemake config into a concrete run: the sessions, datasets and lake.
+
+The JSON schema (``config/schema.yaml``) checks shapes; this module checks meaning (a real
+calendar date, a window that is not reversed, a known dataset) and names the key at fault.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .datasets import KNOWN_DATASETS
+from .paths import Lake, resolve_lake_root
+from .sessions import is_session, last_completed_session, sessions_between, sessions_ending, why_not_session
+
+MAX_SESSIONS_PER_RUN = 2600  # ~10 years; larger backfills go in batches (see README)
+
+
+class ConfigError(ValueError):
+    """A config value that is well-formed but wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    sessions: tuple[str, ...]
+    datasets: tuple[str, ...]
+    lake: Lake
+    notice: str | None  # one line to tell the user when nothing is scheduled
+
+    @property
+    def empty(self) -> bool:
+        return not self.sessions
+
+
+def parse_date(key: str, value) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"config key '{key}': {value!r} is not a date; write it as YYYY-MM-DD (e.g. {key}=2024-01-15)")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"config key '{key}': {value!r} is not a valid calendar date (YYYY-MM-DD)") from None
+
+
+def _blank(value) -> bool:
+    return value is None or value == ""
+
+
+def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
+    datasets = tuple(config.get("datasets") or KNOWN_DATASETS)
+    for name in datasets:
+        if name not in KNOWN_DATASETS:
+            raise ConfigError(f"config key 'datasets': unknown dataset {name!r} (known: {', '.join(KNOWN_DATASETS)})")
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+
+    days_back = config.get("days_back", 1)
+    if isinstance(days_back, bool) or not isinstance(days_back, int) or days_back <= 0:
+        raise ConfigError(f"config key 'days_back': {days_back!r} must be a whole number of sessions >= 1")
+
+    start_v, end_v, date_v = config.get("start"), config.get("end"), config.get("date")
+    if not _blank(start_v) or not _blank(end_v):
+        if _blank(start_v):
+            raise ConfigError("config key 'start': required when 'end' is given")
+        start = parse_date("start", start_v)
+        end = parse_date("end", end_v) if not _blank(end_v) else (
+            parse_date("date", date_v) if not _blank(date_v) else last_completed_session(today)
+        )
+        if end < start:
+            raise ConfigError(f"config keys 'start'/'end': start {start} is after end {end}")
+        sessions = sessions_between(start, end)
+        notice = None if sessions else f"quantmini: no XNYS trading session between {start} and {end}; nothing scheduled"
+    else:
+        date = parse_date("date", date_v) if not _blank(date_v) else last_completed_session(today)
+        if not is_session(date):
+            return RunPlan((), datasets, lake, f"quantmini: {date} is not an XNYS trading session ({why_not_session(date)}); nothing scheduled")
+        sessions = sessions_ending(date, days_back)
+        notice = None
+    if len(sessions) > MAX_SESSIONS_PER_RUN:
+        raise ConfigError(
+            f"config keys 'start'/'end'/'days_back': {len(sessions)} sessions in one run exceeds {MAX_SESSIONS_PER_RUN}; "
+            "backfill in batches (see README, 'Backfills')"
+        )
+    return RunPlan(tuple(d.isoformat() for d in sessions), datasets, lake, notice)

@@ -1,0 +1,118 @@
+# Config validation, the run plan (which sessions and datasets), and input functions.
+
+import sys
+
+import jsonschema
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from quantmini import settings
+from quantmini.datasets import FLATFILE_DATASETS
+from quantmini.paths import Lake
+
+
+def _config_error(message):
+    """Stop with one line that names the key; nothing is scheduled or written."""
+    sys.exit(f"quantmini: {message}")
+
+
+def _schema_error(cfg, schema_path):
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.path)
+    )
+    if not errors:
+        return "config does not match config/schema.yaml"
+    err = errors[0]
+    key = ".".join(str(p) for p in err.path) or "(top level)"
+    if err.validator == "additionalProperties":
+        return f"config: {err.message} (see config/schema.yaml for the known keys)"
+    return f"config key '{key}': {err.message}"
+
+
+SCHEMA = workflow.source_path("../config/schema.yaml")
+
+try:
+    validate(config, schema=SCHEMA)
+except WorkflowError:
+    _config_error(_schema_error(config, SCHEMA))
+
+try:
+    RUN = settings.resolve(config)
+except settings.ConfigError as exc:
+    _config_error(str(exc))
+
+LAKE = RUN.lake.root
+
+if RUN.notice:
+    print(RUN.notice, file=sys.stderr)
+
+
+wildcard_constraints:
+    year=r"\d{4}",
+    month=r"\d{2}",
+    day=r"\d{2}",
+    date=r"\d{4}-\d{2}-\d{2}",
+    asset=r"[a-z0-9_]+",
+    feed=r"[a-z0-9_]+_v1",
+
+
+def date_of(wildcards):
+    """The ISO date named by a target's year/month/day wildcards."""
+    return f"{wildcards.year}-{wildcards.month}-{wildcards.day}"
+
+
+def dataset_for_landing(wildcards):
+    for ds in FLATFILE_DATASETS.values():
+        if ds.s3_prefix == f"{wildcards.asset}/{wildcards.feed}":
+            return ds.name
+    raise WorkflowError(
+        f"no dataset has the S3 prefix {wildcards.asset}/{wildcards.feed}"
+    )
+
+
+def landing_stocks_daily(wildcards):
+    return RUN.lake.landing("stocks_daily", date_of(wildcards))
+
+
+def bronze_stocks_daily_for_gold(wildcards):
+    return RUN.lake.bronze("stocks_daily", wildcards.date)
+
+
+def previous_gold_receipt_in_window(wildcards):
+    """Chain the Qlib updates of a window in date order, so the store grows by appends.
+
+    Receipts are small and deterministic, so a rebuilt day whose receipt is unchanged
+    does not make the following days rerun (Snakemake compares small inputs by checksum).
+    """
+    if wildcards.date not in RUN.sessions:
+        return []
+    position = RUN.sessions.index(wildcards.date)
+    if position == 0:
+        return []
+    return [RUN.lake.qlib_receipt("stocks_daily", RUN.sessions[position - 1])]
+
+
+def dataset_targets(dataset, date):
+    """The final files of one dataset for one session."""
+    targets = [RUN.lake.bronze(dataset, date)]
+    if dataset == "stocks_daily" and config.get("gold_qlib", True):
+        targets.append(RUN.lake.qlib_receipt(dataset, date))
+    return targets
+
+
+def window_targets():
+    return [
+        target
+        for date in RUN.sessions
+        for dataset in RUN.datasets
+        for target in dataset_targets(dataset, date)
+    ]
+
+
+def get_final_output():
+    if RUN.empty:
+        return []
+    return window_targets() + [f"{LAKE}/metadata/summary.tsv"]

@@ -1,0 +1,17 @@
+# Landing: the vendor's daily flat files mirrored from S3, key for key, under landing/.
+
+
+rule landing_flatfile:
+    output:
+        f"{LAKE}/landing/{{asset}}/{{feed}}/{{year}}/{{month}}/{{date}}.csv.gz",
+    log:
+        "logs/landing/{asset}/{feed}/{year}/{month}/{date}.log",
+    params:
+        dataset=dataset_for_landing,
+        lake=LAKE,
+    resources:
+        s3_connections=1,
+        mem_mb=300,
+    retries: 2
+    script:
+        "../scripts/landing_flatfile.py"

@@ -1,0 +1,20 @@
+# Metadata: watermarks and the run summary, derived from the per-target sidecars.
+
+
+rule metadata_summary:
+    input:
+        window_targets(),
+    output:
+        report(
+            f"{LAKE}/metadata/summary.tsv",
+            caption="../report/metadata_summary.rst",
+            category="Metadata",
+        ),
+    log:
+        "logs/metadata/summary.log",
+    params:
+        lake=LAKE,
+    resources:
+        mem_mb=300,
+    script:
+        "../scripts/metadata_summary.py"
