@@ -2,12 +2,14 @@
 # landing (raw flat files) -> bronze (typed Parquet) -> gold (Qlib binary store).
 
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"
@@ -17,6 +19,6 @@ include: "rules/metadata.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_output(),
-    default_target: True

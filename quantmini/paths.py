@@ -18,7 +18,7 @@ DEFAULT_LAKE_ROOT = "./quantlake"
 def resolve_lake_root(configured: str | None) -> str:
     """``QUANTLAKE_ROOT`` overrides the configured root; the default is ``./quantlake``."""
     root = os.environ.get("QUANTLAKE_ROOT") or configured or DEFAULT_LAKE_ROOT
-    return root.rstrip("/") or "/"
+    return os.path.normpath(root)  # "./quantlake" -> "quantlake", as Snakemake prefers
 
 
 def split_date(date: str) -> tuple[str, str, str]:

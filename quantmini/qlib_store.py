@@ -126,6 +126,8 @@ class QlibStore:
 
     def _write_instruments(self, instruments: dict[str, list[str]]) -> None:
         text = "".join(f"{code}\t{s}\t{e}\n" for code, (s, e) in sorted(instruments.items()))
+        if self.instruments_path.exists() and self.instruments_path.read_text() == text:
+            return  # unchanged: leave the file (and its mtime) alone
         atomic.write_text(self.instruments_path, text)
 
     def _check_names(self, tickers: list[str], instruments: dict[str, list[str]]) -> None:

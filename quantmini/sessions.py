@@ -58,12 +58,12 @@ def last_completed_session(now: dt.datetime | None = None) -> dt.date:
 def why_not_session(day: dt.date) -> str:
     """A short human reason for a non-session date: weekend, or the holiday's name."""
     if day.weekday() >= 5:
-        return day.strftime("a %A")
+        return f"weekend: {day:%A}"
     cal = xnys()
     holidays = cal.regular_holidays.holidays(start=pd.Timestamp(day), end=pd.Timestamp(day), return_name=True)
     if len(holidays):
-        return f"an exchange holiday ({holidays.iloc[0]})"
+        return f"exchange holiday: {holidays.iloc[0]}"
     for ts in cal.adhoc_holidays:
         if pd.Timestamp(ts).date() == day:
-            return "an exchange closure"
+            return "unscheduled exchange closure"
     return "not a trading session"

@@ -1,6 +1,8 @@
 # Config validation, the run plan (which sessions and datasets), and input functions.
 
+import os
 import sys
+from pathlib import Path
 
 import jsonschema
 import yaml
@@ -21,7 +23,8 @@ def _schema_error(cfg, schema_path):
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
     errors = sorted(
-        jsonschema.Draft202012Validator(schema).iter_errors(cfg), key=lambda e: list(e.path)
+        jsonschema.Draft202012Validator(schema).iter_errors(cfg),
+        key=lambda e: list(e.path),
     )
     if not errors:
         return "config does not match config/schema.yaml"
@@ -46,6 +49,12 @@ except settings.ConfigError as exc:
 
 LAKE = RUN.lake.root
 
+# Jobs import the quantmini package from this workflow's folder, also inside conda envs.
+_inherited = os.getenv("PYTHONPATH", "")
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, _inherited]))
+)
+
 if RUN.notice:
     print(RUN.notice, file=sys.stderr)
 
@@ -57,6 +66,11 @@ wildcard_constraints:
     date=r"\d{4}-\d{2}-\d{2}",
     asset=r"[a-z0-9_]+",
     feed=r"[a-z0-9_]+_v1",
+
+
+def lake_root(wildcards):
+    """The lake root, for the job's sidecar paths."""
+    return LAKE
 
 
 def date_of(wildcards):
@@ -84,8 +98,8 @@ def bronze_stocks_daily_for_gold(wildcards):
 def previous_gold_receipt_in_window(wildcards):
     """Chain the Qlib updates of a window in date order, so the store grows by appends.
 
-    Receipts are small and deterministic, so a rebuilt day whose receipt is unchanged
-    does not make the following days rerun (Snakemake compares small inputs by checksum).
+    The rule marks this input ancient(): it orders the jobs of one run, but rebuilding
+    one day never makes the following days rerun (their data did not change).
     """
     if wildcards.date not in RUN.sessions:
         return []

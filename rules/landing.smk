@@ -6,12 +6,14 @@ rule landing_flatfile:
         f"{LAKE}/landing/{{asset}}/{{feed}}/{{year}}/{{month}}/{{date}}.csv.gz",
     log:
         "logs/landing/{asset}/{feed}/{year}/{month}/{date}.log",
-    params:
-        dataset=dataset_for_landing,
-        lake=LAKE,
+    retries: 2
+    conda:
+        "../envs/quantmini.yaml"
     resources:
         s3_connections=1,
         mem_mb=300,
-    retries: 2
+    params:
+        dataset=dataset_for_landing,
+        lake=lake_root,
     script:
         "../scripts/landing_flatfile.py"

@@ -12,9 +12,11 @@ rule metadata_summary:
         ),
     log:
         "logs/metadata/summary.log",
-    params:
-        lake=LAKE,
+    conda:
+        "../envs/quantmini.yaml"
     resources:
         mem_mb=300,
+    params:
+        lake=lake_root,
     script:
         "../scripts/metadata_summary.py"

@@ -1,0 +1,49 @@
+# quantmini: two commands on a fresh machine with python3 — `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+# The sandbox accepts any S3 credentials and this API key; real runs take theirs from
+# the environment (see README "Credentials"). These values are for the demo only.
+SANDBOX_ENV := MASSIVE_S3_ACCESS_KEY=sandbox-access-key MASSIVE_S3_SECRET_KEY=sandbox-secret-key MASSIVE_API_KEY=sandbox-api-key
+
+.PHONY: setup demo test lint report sandbox-start sandbox-stop clean-demo
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+sandbox-start: setup
+	$(BIN)/quantmini sandbox start
+
+sandbox-stop: setup
+	$(BIN)/quantmini sandbox stop
+
+demo: setup
+	$(BIN)/quantmini sandbox start
+	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo
+	$(BIN)/quantmini metadata
+	@echo ""
+	@echo "Demo lake: $(CURDIR)/quantlake"
+	@echo "  landing/  raw flat files    quantlake/landing/us_stocks_sip/day_aggs_v1/2024/06/"
+	@echo "  bronze/   typed Parquet     quantlake/bronze/stocks_daily/year=2024/month=06/day=DD/part.parquet"
+	@echo "  gold/     Qlib store        quantlake/gold/qlib  (qlib.init(provider_uri='$(CURDIR)/quantlake/gold/qlib'))"
+	@echo "  metadata/ sidecars          quantlake/metadata/<layer>/<dataset>/YYYY/MM/YYYY-MM-DD.json"
+	@echo "The sandbox is still running for further runs; stop it with: make sandbox-stop"
+
+test: setup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/snakefmt --check Snakefile rules/
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --config date=2024-06-14
+
+report: setup
+	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --report quantlake/report.html
+
+clean-demo:
+	rm -rf quantlake logs .snakemake

@@ -1,0 +1,115 @@
+"""Shared fixtures: a sandbox on free loopback ports, and a runner for the real workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SNAKEMAKE = str(BIN / "snakemake")
+
+# Distinctive credentials: tests search the lake and logs for them.
+S3_KEY = "QMTESTS3ACCESSKEY7F3A"
+S3_SECRET = "qm-test-s3-secret-9b1c4e2d7a"
+API_KEY = "qm-test-api-key-5d8e1f0c3b"
+
+SANDBOX_START = "2024-06-03"
+SANDBOX_END = "2024-06-28"
+SANDBOX_TICKERS = 300
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Sandbox:
+    s3_endpoint: str
+    rest_url: str
+    state: dict
+    fixtures: str | None
+
+    def post(self, path: str) -> dict:
+        import requests
+
+        r = requests.post(self.rest_url + path, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory) -> Sandbox:
+    folder = tmp_path_factory.mktemp("sandbox")
+    state_file = folder / "state.json"
+    log = open(folder / "sandbox.log", "wb")
+    env = dict(os.environ, QUANTMINI_SANDBOX_API_KEY=API_KEY)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "quantmini.sandbox.server",
+            "--s3-port", str(free_port()), "--rest-port", str(free_port()),
+            "--tickers", str(SANDBOX_TICKERS), "--start", SANDBOX_START, "--end", SANDBOX_END,
+            "--state-file", str(state_file),
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    deadline = time.monotonic() + 120
+    while not state_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("sandbox did not start:\n" + (folder / "sandbox.log").read_text()[-3000:])
+        time.sleep(0.1)
+    state = json.loads(state_file.read_text())
+    yield Sandbox(state["s3_endpoint"], state["rest_url"], state, state.get("fixtures"))
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def workflow_env(extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "QUANTLAKE_ROOT"}
+    env.update(
+        MASSIVE_S3_ACCESS_KEY=S3_KEY,
+        MASSIVE_S3_SECRET_KEY=S3_SECRET,
+        MASSIVE_API_KEY=API_KEY,
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra or {})
+    return env
+
+
+def run_workflow(workdir: Path, sandbox: Sandbox, *args: str, config: dict | None = None, env: dict | None = None,
+                 check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real workflow (demo profile) in ``workdir`` against the sandbox."""
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url}
+    cfg.update(config or {})
+    cmd = [
+        SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+        "--profile", str(REPO / "profiles" / "demo"),
+        "--config", *[f"{k}={v}" for k, v in cfg.items()], *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(env), cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def snapshot(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
+    """(mtime_ns, size) of every file under root."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not any(rel.startswith(e) for e in exclude):
+            st = p.stat()
+            out[rel] = (st.st_mtime_ns, st.st_size)
+    return out
