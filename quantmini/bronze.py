@@ -8,6 +8,7 @@ The vendor's CSV prints numbers in several styles over the years (``1150``, ``12
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,9 +93,24 @@ def read_aggregates_csv(path: Path) -> pa.Table:
             convert_options=pacsv.ConvertOptions(column_types=CSV_TYPES, strings_can_be_null=False, include_columns=CSV_HEADER),
         )
     except pa.ArrowInvalid as exc:
-        raise BadFlatFile(f"{path}: {exc}") from None
+        raise BadFlatFile(f"{path}: {_describe_parse_error(path, str(exc))}") from None
     except (OSError, EOFError) as exc:
         raise BadFlatFile(f"{path}: truncated or corrupt gzip ({exc})") from None
+
+
+_CONVERSION = re.compile(r"CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+
+
+def _describe_parse_error(path: Path, message: str) -> str:
+    """Turn pyarrow's "column #1 ... invalid value 'abc'" into the line, column and value."""
+    m = _CONVERSION.search(message)
+    if not m:
+        return message
+    column, kind, value = CSV_HEADER[int(m.group(1))], m.group(2), m.group(3)
+    as_text = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in CSV_HEADER}))
+    hits = pc.index(as_text.column(column), value).as_py()
+    where = f"line {hits + 2}: " if hits >= 0 else ""
+    return f"{where}column {column!r}: invalid value {value!r} (expected {kind})"
 
 
 def to_bronze_table(raw: pa.Table, expected_date: dt.date, source: Path) -> pa.Table:

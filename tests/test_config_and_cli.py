@@ -1,0 +1,70 @@
+"""Config handling through the real `snakemake` command: one clear line, nothing written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from quantmini import settings
+from quantmini.sessions import last_completed_session
+
+from .conftest import run_workflow
+
+
+@pytest.mark.parametrize(
+    "cfg, fragment",
+    [
+        ({"date": "2024-13-45"}, "config key 'date': '2024-13-45' is not a valid calendar date"),
+        ({"date": "20240115"}, "config key 'date': 20240115 is not of type"),
+        ({"days_back": "0"}, "config key 'days_back': 0 is less than the minimum of 1"),
+        ({"datasets": "[stocks_hourly]"}, "config key 'datasets.0': 'stocks_hourly' is not one of"),
+        ({"start": "2024-06-20", "end": "2024-06-10"}, "start 2024-06-20 is after end 2024-06-10"),
+        ({"s3_endpoint": "files.massive.com"}, "config key 's3_endpoint'"),
+        ({"colour": "blue"}, "'colour' was unexpected"),
+    ],
+)
+def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, sandbox, cfg, fragment):
+    proc = run_workflow(tmp_path, sandbox, config=cfg, check=False)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "quantlake").exists()
+
+
+@pytest.mark.parametrize("date, reason", [("2024-06-19", "Juneteenth"), ("2024-06-22", "weekend: Saturday")])
+def test_non_trading_date_schedules_nothing(tmp_path, sandbox, date, reason):
+    proc = run_workflow(tmp_path, sandbox, config={"date": date, "start": "", "end": ""})
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
+    assert len(lines) == 1 and f"{date} is not an XNYS trading session" in lines[0] and reason in lines[0]
+    out = proc.stdout + proc.stderr
+    assert "landing_flatfile" not in out and "bronze_stocks_daily" not in out
+    assert not (tmp_path / "quantlake").exists()
+
+
+def test_resolve_days_back_counts_sessions():
+    plan = settings.resolve({"date": "2024-06-20", "days_back": 3, "lake_root": "lake"})
+    assert plan.sessions == ("2024-06-17", "2024-06-18", "2024-06-20")
+    assert plan.lake.root == "lake"
+
+
+def test_resolve_default_date_is_last_completed_session():
+    now = dt.datetime(2024, 6, 20, 19, 0, tzinfo=dt.timezone.utc)  # 15:00 New York, market open
+    plan = settings.resolve({"days_back": 1}, today=now)
+    assert plan.sessions == ("2024-06-18",) == (last_completed_session(now).isoformat(),)
+
+
+def test_quantlake_root_overrides_config(monkeypatch):
+    monkeypatch.setenv("QUANTLAKE_ROOT", "/data/lake/")
+    assert settings.resolve({"date": "2024-06-20"}).lake.root == "/data/lake"
+
+
+def test_window_without_sessions_has_notice():
+    plan = settings.resolve({"start": "2024-06-22", "end": "2024-06-23"})
+    assert plan.empty and "no XNYS trading session" in plan.notice
+
+
+def test_huge_window_asks_for_batches():
+    with pytest.raises(settings.ConfigError, match="batches"):
+        settings.resolve({"start": "2000-01-03", "end": "2024-12-31"})

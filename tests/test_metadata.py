@@ -1,0 +1,56 @@
+"""Sidecars, watermarks, gaps, and the redaction of secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from quantmini import metadata
+from quantmini.metadata import JobRecorder
+from quantmini.paths import Lake
+from quantmini.secrets import RedactingFilter, get_credential, redact
+
+
+def test_summary_watermark_and_gaps(tmp_path):
+    lake = Lake(str(tmp_path))
+    for date, status in (("2024-06-07", "success"), ("2024-06-10", "failed"), ("2024-06-11", "success"), ("2024-06-12", "success")):
+        JobRecorder(lake, "bronze", "stocks_daily", date).write(status, records=10, size_mb=0.5, error="boom" if status == "failed" else None)
+    [s] = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
+    assert (s.total, s.success, s.failed, s.records, s.watermark) == (4, 3, 1, 30, "2024-06-12")
+    assert s.gaps == ["2024-06-10"] and s.failed_dates == ["2024-06-10"]
+    text = metadata.format_summary([s])
+    assert "Success: 3, Skipped: 0, Failed: 1" in text and "Success rate: 75.0%" in text and "Gaps (1): 2024-06-10" in text
+    metadata.write_watermarks(lake, [s])
+    assert json.loads(open(lake.watermark("bronze", "stocks_daily")).read())["date"] == "2024-06-12"
+
+
+def test_recorder_clears_old_success_before_work(tmp_path):
+    lake = Lake(str(tmp_path))
+    JobRecorder(lake, "bronze", "stocks_daily", "2024-06-07").write("success", records=5)
+    JobRecorder(lake, "bronze", "stocks_daily", "2024-06-07")  # a new attempt starts, then dies
+    assert list(metadata.iter_sidecars(lake.metadata_root())) == []
+
+
+def test_redaction(monkeypatch, tmp_path):
+    monkeypatch.setenv("QM_TEST_KEY", "supersecretvalue123")
+    assert get_credential("QM_TEST_KEY") == "supersecretvalue123"
+    assert "supersecretvalue123" not in redact("GET https://x/v3?apiKey=supersecretvalue123&limit=5")
+    assert redact("https://api/x?apiKey=abc&b=1") == "https://api/x?apiKey=***&b=1"
+    assert redact("Authorization: Bearer abc.def") == "Authorization: Bearer ***"
+    secret_file = tmp_path / "k"
+    secret_file.write_text("fromfile-secret-42\n")
+    monkeypatch.delenv("QM_TEST_KEY")
+    monkeypatch.setenv("QM_TEST_KEY_FILE", str(secret_file))
+    assert get_credential("QM_TEST_KEY") == "fromfile-secret-42"
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "key=%s", ("fromfile-secret-42",), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "key=***"
+
+
+def test_sidecar_error_is_redacted(tmp_path, monkeypatch):
+    monkeypatch.setenv("QM_TEST_KEY2", "another-secret-777")
+    get_credential("QM_TEST_KEY2")
+    lake = Lake(str(tmp_path))
+    JobRecorder(lake, "landing", "stocks_daily", "2024-06-07").write("failed", error="failed with another-secret-777")
+    text = open(lake.sidecar("landing", "stocks_daily", "2024-06-07")).read()
+    assert "another-secret-777" not in text and "***" in text
