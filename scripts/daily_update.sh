@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Nightly update for cron: one run at a time per lake, a log per run, Snakemake's exit code.
+#
+#   scripts/daily_update.sh                      # last completed session, workstation profile
+#   scripts/daily_update.sh --days-back 7        # re-check the last 7 sessions (fills gaps)
+#   scripts/daily_update.sh --date 2024-01-15    # one given session
+#   scripts/daily_update.sh --profile profiles/demo -- --dry-run   # extra args after --
+#
+# crontab:  0 7 * * 2-6  cd /path/to/quantmini && scripts/daily_update.sh >> logs/cron.log 2>&1
+# (the vendor publishes a day's files around 11:00 New York time the next day; choose the
+#  hour accordingly. A missing file fails only its own targets and is fetched next run.)
+#
+# Exit codes: Snakemake's, or 75 when another run holds the lake's lock (try again later),
+# or 2 for a usage error.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$here"
+
+profile="profiles/workstation"
+config=()
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --date) config+=("date=$2"); shift 2 ;;
+    --days-back) config+=("days_back=$2"); shift 2 ;;
+    --start) config+=("start=$2"); shift 2 ;;
+    --end) config+=("end=$2"); shift 2 ;;
+    --profile) profile="$2"; shift 2 ;;
+    --) shift; extra=("$@"); break ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "daily_update.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+snakemake_bin="${SNAKEMAKE:-}"
+if [ -z "$snakemake_bin" ]; then
+  if [ -x "$here/.venv/bin/snakemake" ]; then snakemake_bin="$here/.venv/bin/snakemake"; export PATH="$here/.venv/bin:$PATH"
+  else snakemake_bin="$(command -v snakemake || true)"; fi
+fi
+[ -n "$snakemake_bin" ] || { echo "daily_update.sh: snakemake not found; run 'make setup' first" >&2; exit 2; }
+
+lake="${QUANTLAKE_ROOT:-./quantlake}"
+mkdir -p "$lake" logs/runs
+lock="$lake/.quantmini-run.lock"
+log="logs/runs/$(date -u +%Y%m%dT%H%M%SZ).log"
+
+exec 9>"$lock"
+if ! flock -n 9; then
+  echo "daily_update.sh: another quantmini run holds $lock; not starting a second one" >&2
+  exit 75
+fi
+
+echo "daily_update.sh: profile $profile, config ${config[*]:-(defaults)}, log $log" >&2
+args=(--profile "$profile")
+if [ ${#config[@]} -gt 0 ]; then args+=(--config "${config[@]}"); fi
+set +e
+"$snakemake_bin" "${args[@]}" "${extra[@]}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+if [ -x "$here/.venv/bin/quantmini" ]; then "$here/.venv/bin/quantmini" metadata >> "$log" 2>&1 || true; fi
+exit "$status"
