@@ -98,7 +98,7 @@ def bronze_stocks_daily_for_gold(wildcards):
 def previous_gold_receipt_in_window(wildcards):
     """Chain the Qlib updates of a window in date order, so the store grows by appends.
 
-    The rule marks this input ancient(): it orders the jobs of one run, but rebuilding
+    The gold step marks this input as ancient, so it orders the jobs of one run, but rebuilding
     one day never makes the following days rerun (their data did not change).
     """
     if wildcards.date not in RUN.sessions:
