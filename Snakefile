@@ -14,7 +14,8 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 include: "rules/common.smk"
 include: "rules/landing.smk"
-include: "rules/stocks_daily.smk"
+include: "rules/bronze.smk"
+include: "rules/gold.smk"
 include: "rules/metadata.smk"
 
 

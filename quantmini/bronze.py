@@ -1,14 +1,27 @@
-"""Landing CSV -> bronze Parquet for the aggregate flat files (one explicit, typed schema).
+"""Landing CSV -> bronze Parquet for the aggregate flat files, streamed in bounded memory.
 
-The vendor's CSV prints numbers in several styles over the years (``1150``, ``1224.495``,
-``150.000000`` since 2026-02-23), so every price and volume is parsed as float64 and
-``window_start`` (UTC nanoseconds) is the one source of the bar's New York trading date.
+All four aggregate datasets share the vendor's 8-column CSV. The vendor prints numbers in
+several styles over the years (``1150``, ``1224.495``, ``150.000000`` since 2026-02-23), so
+prices and volumes are float64, and ``window_start`` (UTC nanoseconds) is the one source of a
+bar's New York trading date.
+
+Conversion reads the CSV in blocks (``pyarrow.csv.open_csv``), types, checks and orders each
+block, and writes it as it goes, so a job's memory is bounded by the block size whatever the
+file size. Output must be sorted (stocks: ticker, window_start; options: underlying, ticker,
+window_start). The vendor's files are grouped by ticker, so blocks usually arrive in order
+and are written straight through; if a block would break the order (options with adjusted
+roots such as ``TSLA1`` sort differently by underlying than by ticker), the job switches to
+a bucketed pass: blocks are spilled to per-first-character buckets, then each bucket is
+sorted and appended. Both paths give the same bytes for the same input.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import atomic
+from .options import parse_contracts
 from .sessions import NEW_YORK
 
 CSV_HEADER = ["ticker", "volume", "open", "close", "high", "low", "window_start", "transactions"]
@@ -33,19 +47,53 @@ CSV_TYPES = {
     "transactions": pa.int64(),
 }
 
-STOCKS_DAILY_SCHEMA = pa.schema(
+_BAR_FIELDS = [
+    pa.field("date", pa.date32(), nullable=False),
+    pa.field("open", pa.float64(), nullable=False),
+    pa.field("high", pa.float64(), nullable=False),
+    pa.field("low", pa.float64(), nullable=False),
+    pa.field("close", pa.float64(), nullable=False),
+    pa.field("volume", pa.float64(), nullable=False),
+    pa.field("transactions", pa.int64(), nullable=False),
+    pa.field("window_start", pa.timestamp("ns", tz="UTC"), nullable=False),
+]
+
+STOCKS_SCHEMA = pa.schema([pa.field("ticker", pa.string(), nullable=False), *_BAR_FIELDS])
+STOCKS_DAILY_SCHEMA = STOCKS_SCHEMA  # the foundation's name for it
+
+OPTIONS_SCHEMA = pa.schema(
     [
         pa.field("ticker", pa.string(), nullable=False),
-        pa.field("date", pa.date32(), nullable=False),
-        pa.field("open", pa.float64(), nullable=False),
-        pa.field("high", pa.float64(), nullable=False),
-        pa.field("low", pa.float64(), nullable=False),
-        pa.field("close", pa.float64(), nullable=False),
-        pa.field("volume", pa.float64(), nullable=False),
-        pa.field("transactions", pa.int64(), nullable=False),
-        pa.field("window_start", pa.timestamp("ns", tz="UTC"), nullable=False),
+        # Null where the contract ticker does not parse (counted in the sidecar).
+        pa.field("underlying", pa.string()),
+        pa.field("expiration_date", pa.date32()),
+        pa.field("contract_type", pa.string()),
+        pa.field("strike", pa.float64()),
+        *_BAR_FIELDS,
     ]
 )
+
+
+@dataclass(frozen=True)
+class BronzeSpec:
+    """How one aggregate dataset becomes bronze."""
+
+    schema: pa.Schema
+    sort_keys: tuple[str, ...]
+    unique_keys: tuple[str, ...]
+    options: bool
+    row_group_size: int
+    compression: str = "zstd"
+
+
+SPECS = {
+    "stocks_daily": BronzeSpec(STOCKS_SCHEMA, ("ticker", "window_start"), ("ticker",), False, 128 * 1024),
+    "stocks_minute": BronzeSpec(STOCKS_SCHEMA, ("ticker", "window_start"), ("ticker", "window_start"), False, 64 * 1024),
+    "options_daily": BronzeSpec(OPTIONS_SCHEMA, ("underlying", "ticker", "window_start"), ("ticker",), True, 64 * 1024),
+    "options_minute": BronzeSpec(OPTIONS_SCHEMA, ("underlying", "ticker", "window_start"), ("ticker", "window_start"), True, 64 * 1024),
+}
+
+BLOCK_SIZE = 8 << 20  # bytes of CSV per block: bounds a job's memory
 
 
 class BadFlatFile(ValueError):
@@ -57,11 +105,14 @@ class BronzeResult:
     rows: int
     tickers: int
     bytes: int
+    unparsed_contracts: int = 0
+    row_groups: int = 0
+    bucketed: bool = False
 
+
+# -- reading -------------------------------------------------------------------------------
 
 def read_header(path: Path) -> list[str]:
-    import gzip
-
     try:
         with gzip.open(path, "rt", newline="") as fh:
             first = fh.readline()
@@ -72,30 +123,20 @@ def read_header(path: Path) -> list[str]:
     return first.rstrip("\r\n").split(",")
 
 
-def read_aggregates_csv(path: Path) -> pa.Table:
-    """Read one aggregates CSV with the explicit column types; errors name the file."""
+def check_header(path: Path) -> None:
     header = read_header(path)
-    if header != CSV_HEADER:
-        missing = [c for c in CSV_HEADER if c not in header]
-        extra = [c for c in header if c not in CSV_HEADER]
-        detail = []
-        if missing:
-            detail.append(f"missing {missing}")
-        if extra:
-            detail.append(f"unexpected {extra}")
-        if not missing and not extra:
-            detail.append("columns in a different order")
-        raise BadFlatFile(f"{path}: line 1: header {header} is not {CSV_HEADER} ({'; '.join(detail)})")
-    try:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=16 << 20),
-            convert_options=pacsv.ConvertOptions(column_types=CSV_TYPES, strings_can_be_null=False, include_columns=CSV_HEADER),
-        )
-    except pa.ArrowInvalid as exc:
-        raise BadFlatFile(f"{path}: {_describe_parse_error(path, str(exc))}") from None
-    except (OSError, EOFError) as exc:
-        raise BadFlatFile(f"{path}: truncated or corrupt gzip ({exc})") from None
+    if header == CSV_HEADER:
+        return
+    missing = [c for c in CSV_HEADER if c not in header]
+    extra = [c for c in header if c not in CSV_HEADER]
+    detail = []
+    if missing:
+        detail.append(f"missing {missing}")
+    if extra:
+        detail.append(f"unexpected {extra}")
+    if not missing and not extra:
+        detail.append("columns in a different order")
+    raise BadFlatFile(f"{path}: line 1: header {header} is not {CSV_HEADER} ({'; '.join(detail)})")
 
 
 _CONVERSION = re.compile(r"CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
@@ -107,66 +148,265 @@ def _describe_parse_error(path: Path, message: str) -> str:
     if not m:
         return message
     column, kind, value = CSV_HEADER[int(m.group(1))], m.group(2), m.group(3)
-    as_text = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in CSV_HEADER}))
-    hits = pc.index(as_text.column(column), value).as_py()
-    where = f"line {hits + 2}: " if hits >= 0 else ""
+    line = _find_line(path, CSV_HEADER.index(column), value)
+    where = f"line {line}: " if line else ""
     return f"{where}column {column!r}: invalid value {value!r} (expected {kind})"
 
 
-def to_bronze_table(raw: pa.Table, expected_date: dt.date, source: Path) -> pa.Table:
-    """Type, check and order one day's aggregates: the bronze schema, sorted by ticker."""
-    for name in CSV_HEADER:
-        nulls = raw.column(name).null_count
-        if nulls:
-            raise BadFlatFile(f"{source}: column {name!r} has {nulls} empty values")
-    ws = pc.cast(raw.column("window_start"), pa.timestamp("ns", tz="UTC"))
-    local_date = _ny_date(ws)
-    wrong = pc.not_equal(local_date, pa.scalar(expected_date, pa.date32()))
-    if pc.any(wrong).as_py():
-        idx = pc.index(wrong, True).as_py()
-        raise BadFlatFile(
-            f"{source}: line {idx + 2}: window_start {raw.column('window_start')[idx].as_py()} is "
-            f"{local_date[idx].as_py()} in New York, not the file's date {expected_date}"
+def _find_line(path: Path, column: int, value: str) -> int | None:
+    with gzip.open(path, "rt", newline="") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number > 1 and line.rstrip("\r\n").split(",")[column : column + 1] == [value]:
+                return number
+    return None
+
+
+def iter_blocks(path: Path, block_size: int = BLOCK_SIZE):
+    """Typed record batches of the CSV; errors name the file (and line where we can)."""
+    check_header(path)
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=block_size),
+            convert_options=pacsv.ConvertOptions(column_types=CSV_TYPES, strings_can_be_null=False),
         )
-    for name in ("open", "high", "low", "close", "volume"):
-        neg = pc.less(raw.column(name), 0)
-        if pc.any(neg).as_py():
-            idx = pc.index(neg, True).as_py()
-            raise BadFlatFile(f"{source}: line {idx + 2}: negative {name} {raw.column(name)[idx].as_py()}")
-    table = pa.table(
-        {
-            "ticker": raw.column("ticker"),
-            "date": local_date,
-            "open": raw.column("open"),
-            "high": raw.column("high"),
-            "low": raw.column("low"),
-            "close": raw.column("close"),
-            "volume": raw.column("volume"),
-            "transactions": raw.column("transactions"),
-            "window_start": ws,
-        }
-    )
-    table = table.sort_by([("ticker", "ascending"), ("window_start", "ascending")])
-    return table.cast(STOCKS_DAILY_SCHEMA)
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            yield batch
+    except pa.ArrowInvalid as exc:
+        raise BadFlatFile(f"{path}: {_describe_parse_error(path, str(exc))}") from None
+    except (OSError, EOFError) as exc:
+        raise BadFlatFile(f"{path}: truncated or corrupt gzip ({exc})") from None
 
 
-def _ny_date(ws: pa.ChunkedArray) -> pa.ChunkedArray:
+def read_aggregates_csv(path: Path) -> pa.Table:
+    """The whole file as one typed table (small files and tests)."""
+    batches = list(iter_blocks(path))
+    return pa.Table.from_batches(batches, schema=pa.schema([(c, CSV_TYPES[c]) for c in CSV_HEADER]))
+
+
+# -- typing and checks ---------------------------------------------------------------------
+
+def _ny_date(ws: pa.Array) -> pa.Array:
     """New York calendar date of UTC timestamps (DST-aware)."""
     local = pc.local_timestamp(pc.cast(ws, pa.timestamp("ns", tz=NEW_YORK)))
     return pc.cast(pc.floor_temporal(local, unit="day"), pa.date32())
 
 
-def write_parquet(table: pa.Table, dest: Path, row_group_size: int = 128 * 1024) -> int:
+def _first_true(mask) -> int:
+    return pc.index(mask, True).as_py()
+
+
+def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: Path, spec: BronzeSpec,
+               first_line: int = 2) -> tuple[pa.Table, int]:
+    """One block in the bronze schema (not yet ordered); returns it and its unparsed count."""
+    for name in CSV_HEADER:
+        nulls = raw.column(name).null_count
+        if nulls:
+            idx = _first_true(pc.is_null(raw.column(name)))
+            raise BadFlatFile(f"{source}: line {first_line + idx}: column {name!r} is empty")
+    ws = pc.cast(raw.column("window_start"), pa.timestamp("ns", tz="UTC"))
+    local_date = _ny_date(ws)
+    wrong = pc.not_equal(local_date, pa.scalar(expected_date, pa.date32()))
+    if pc.any(wrong).as_py():
+        idx = _first_true(wrong)
+        raise BadFlatFile(
+            f"{source}: line {first_line + idx}: window_start {raw.column('window_start')[idx].as_py()} is "
+            f"{local_date[idx].as_py()} in New York, not the file's date {expected_date}"
+        )
+    for name in ("open", "high", "low", "close", "volume"):
+        neg = pc.less(raw.column(name), 0)
+        if pc.any(neg).as_py():
+            idx = _first_true(neg)
+            raise BadFlatFile(f"{source}: line {first_line + idx}: negative {name} {raw.column(name)[idx].as_py()}")
+    columns = {"ticker": raw.column("ticker")}
+    unparsed = 0
+    if spec.options:
+        parsed, unparsed = parse_contracts(raw.column("ticker"))
+        columns.update(parsed)
+    columns.update(
+        date=local_date,
+        open=raw.column("open"),
+        high=raw.column("high"),
+        low=raw.column("low"),
+        close=raw.column("close"),
+        volume=raw.column("volume"),
+        transactions=raw.column("transactions"),
+        window_start=ws,
+    )
+    return pa.table(columns).cast(spec.schema), unparsed
+
+
+def _sorted(table: pa.Table, spec: BronzeSpec) -> pa.Table:
+    # Null underlyings (unparsed contracts) sort first, as _is_sorted expects.
+    return table.sort_by([(k, "ascending") for k in spec.sort_keys], null_placement="at_start")
+
+
+def _key_column(col):
+    """Sort-key view of a column: null strings (unparsed contracts) compare as "", first."""
+    return pc.fill_null(col, "") if pa.types.is_string(col.type) else col
+
+
+def _is_sorted(table: pa.Table, spec: BronzeSpec) -> bool:
+    n = table.num_rows
+    if n < 2:
+        return True
+    # Lexicographic order on the sort keys, vectorised over neighbouring rows.
+    less = pa.array([False] * (n - 1))
+    equal = pa.array([True] * (n - 1))
+    for k in spec.sort_keys:
+        col = _key_column(table.column(k))
+        a, b = col.slice(0, n - 1), col.slice(1)
+        less = pc.or_(less, pc.and_(equal, pc.less(a, b)))
+        equal = pc.and_(equal, pc.equal(a, b))
+    return pc.all(pc.or_(less, equal)).as_py()
+
+
+def _duplicate_index(table: pa.Table, spec: BronzeSpec) -> int | None:
+    """Index of the first row equal, on the unique keys, to its predecessor (sorted input)."""
+    n = table.num_rows
+    if n < 2:
+        return None
+    same = None
+    for k in spec.unique_keys:
+        eq = pc.equal(table.column(k).slice(0, n - 1), table.column(k).slice(1))
+        same = eq if same is None else pc.and_(same, eq)
+    if pc.any(same).as_py():
+        return _first_true(same) + 1
+    return None
+
+
+# -- writing -------------------------------------------------------------------------------
+
+class _OrderedWriter:
+    """Appends ordered tables to a Parquet file, checking order and uniqueness at the seams."""
+
+    def __init__(self, path: Path, spec: BronzeSpec, source: Path):
+        self.spec = spec
+        self.source = source
+        self.writer = pq.ParquetWriter(path, spec.schema, compression=spec.compression, write_statistics=True)
+        self.last: pa.Table | None = None
+        self.rows = 0
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+
+    def fits(self, table: pa.Table) -> bool:
+        if self.last is None or table.num_rows == 0:
+            return True
+        seam = pa.concat_tables([self.last, table.slice(0, 1)])
+        return _is_sorted(seam, self.spec)
+
+    def append(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self.last is not None:
+            seam = pa.concat_tables([self.last, table.slice(0, 1)])
+            if _duplicate_index(seam, self.spec) is not None:
+                self._duplicate(table.slice(0, 1))
+        dup = _duplicate_index(table, self.spec)
+        if dup is not None:
+            self._duplicate(table.slice(dup, 1))
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        self.last = table.slice(table.num_rows - 1, 1)
+        self.rows += table.num_rows
+        # Write whole row groups of the configured size, whatever the block size.
+        if self.pending_rows >= self.spec.row_group_size:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        if not self.pending:
+            return
+        data = pa.concat_tables(self.pending)
+        size = self.spec.row_group_size
+        whole = (data.num_rows // size) * size if not final else data.num_rows
+        if whole:
+            self.writer.write_table(data.slice(0, whole), row_group_size=size)
+        rest = data.slice(whole)
+        self.pending = [rest] if rest.num_rows else []
+        self.pending_rows = rest.num_rows
+
+    def _duplicate(self, row: pa.Table) -> None:
+        keys = ", ".join(f"{k}={row.column(k)[0].as_py()}" for k in self.spec.unique_keys)
+        raise BadFlatFile(f"{self.source}: duplicate rows for {keys}")
+
+    def close(self) -> None:
+        self._flush(final=True)
+        self.writer.close()
+
+
+def _bucket_of(table: pa.Table, spec: BronzeSpec) -> pa.Array:
+    """First character of the leading sort key: buckets in that order are in sort order."""
+    lead = pc.fill_null(table.column(spec.sort_keys[0]), "")
+    return pc.utf8_slice_codeunits(lead, 0, 1)
+
+
+def convert(landing: Path, dest: Path, date: dt.date, spec: BronzeSpec, block_size: int = BLOCK_SIZE) -> BronzeResult:
+    """Convert one landing file; the bronze file appears only when complete (atomic rename)."""
+    unparsed = 0
+    tickers = 0
     with atomic.atomic_path(dest) as tmp:
-        pq.write_table(table, tmp, row_group_size=row_group_size, compression="zstd", write_statistics=True)
-    return dest.stat().st_size
+        writer = _OrderedWriter(tmp, spec, landing)
+        in_order = True
+        line = 2
+        try:
+            for raw in iter_blocks(landing, block_size):
+                table, bad = type_block(raw, date, landing, spec, first_line=line)
+                line += raw.num_rows
+                unparsed += bad
+                if not _is_sorted(table, spec):
+                    table = _sorted(table, spec)
+                if not writer.fits(table):
+                    in_order = False
+                    break
+                writer.append(table)
+        except BaseException:
+            writer.writer.close()
+            raise
+        if in_order:
+            writer.close()
+        else:
+            writer.writer.close()
+            unparsed = _convert_bucketed(landing, tmp, date, spec, block_size)
+        meta = pq.ParquetFile(tmp).metadata
+        rows, groups = meta.num_rows, meta.num_row_groups
+        tickers = pc.count_distinct(pq.read_table(tmp, columns=["ticker"]).column("ticker")).as_py() if rows else 0
+    return BronzeResult(rows=rows, tickers=tickers, bytes=dest.stat().st_size, unparsed_contracts=unparsed,
+                        row_groups=groups, bucketed=not in_order)
+
+
+def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec, block_size: int) -> int:
+    """Two passes in bounded memory: spill blocks to per-bucket files, then sort each bucket."""
+    spill = Path(tempfile.mkdtemp(prefix=".tmp-buckets-", dir=out.parent))
+    unparsed = 0
+    try:
+        writers: dict[str, pq.ParquetWriter] = {}
+        line = 2
+        for raw in iter_blocks(landing, block_size):
+            table, bad = type_block(raw, date, landing, spec, first_line=line)
+            line += raw.num_rows
+            unparsed += bad
+            buckets = _bucket_of(table, spec)
+            for key in pc.unique(buckets).to_pylist():
+                part = table.filter(pc.equal(buckets, key))
+                name = f"{ord(key) if key else 0:05d}"
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(spill / f"{name}.parquet", spec.schema, compression="none")
+                writers[name].write_table(part)
+        for w in writers.values():
+            w.close()
+        writer = _OrderedWriter(out, spec, landing)
+        for name in sorted(writers):
+            bucket = _sorted(pq.read_table(spill / f"{name}.parquet"), spec)
+            writer.append(bucket)
+        writer.close()
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    return unparsed
 
 
 def convert_stocks_daily(landing: Path, dest: Path, date: dt.date) -> BronzeResult:
-    raw = read_aggregates_csv(landing)
-    table = to_bronze_table(raw, date, landing)
-    dup = table.num_rows - pc.count_distinct(table.column("ticker")).as_py()
-    if dup:
-        raise BadFlatFile(f"{landing}: {dup} duplicate ticker rows for {date}")
-    size = write_parquet(table, dest)
-    return BronzeResult(rows=table.num_rows, tickers=table.num_rows, bytes=size)
+    return convert(landing, dest, date, SPECS["stocks_daily"])

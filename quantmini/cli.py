@@ -19,7 +19,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
 
     if args.action == "start":
         extra: list[str] = []
-        for opt in ("start", "end", "tickers", "seed", "s3_port", "rest_port"):
+        for opt in ("start", "end", "tickers", "seed", "s3_port", "rest_port", "datasets", "intraday_days", "option_underlyings"):
             value = getattr(args, opt)
             if value is not None:
                 extra += [f"--{opt.replace('_', '-')}", str(value)]
@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--end", help="last date of published files (default 2024-06-28)")
     sb.add_argument("--tickers", type=int, help="symbols active on a typical day (default 12000)")
     sb.add_argument("--seed", type=int)
+    sb.add_argument("--datasets", help="comma-separated datasets to publish (default: all four)")
+    sb.add_argument("--intraday-days", dest="intraday_days", type=int, help="sessions with minute/options files (default 2)")
+    sb.add_argument("--option-underlyings", dest="option_underlyings", type=int, help="optionable names (default tickers/5)")
     sb.add_argument("--s3-port", dest="s3_port", type=int)
     sb.add_argument("--rest-port", dest="rest_port", type=int)
     sb.add_argument("--no-fixtures", action="store_true", help="do not serve the real recorded fixtures")

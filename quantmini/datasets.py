@@ -26,6 +26,9 @@ FLATFILE_DATASETS: dict[str, FlatFileDataset] = {
     ds.name: ds
     for ds in (
         FlatFileDataset("stocks_daily", "us_stocks_sip/day_aggs_v1", "US stocks, one bar per ticker per session"),
+        FlatFileDataset("stocks_minute", "us_stocks_sip/minute_aggs_v1", "US stocks, minute bars 04:00-20:00 New York"),
+        FlatFileDataset("options_daily", "us_options_opra/day_aggs_v1", "US options (OPRA), one bar per traded contract"),
+        FlatFileDataset("options_minute", "us_options_opra/minute_aggs_v1", "US options (OPRA), minute bars"),
     )
 }
 

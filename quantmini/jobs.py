@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Iterator
 
 from . import atomic, metadata
-from .bronze import convert_stocks_daily
+from .bronze import SPECS, convert
 from .datasets import FLATFILE_DATASETS
-from .flatfiles import S3Settings, download
+from .flatfiles import FlatFileMissing, S3Settings, download
 from .metadata import JobRecorder
 from .paths import Lake
 from .secrets import RedactingFilter, redact
@@ -52,6 +52,13 @@ def recorded(lake: Lake, layer: str, data_type: str, date: str) -> Iterator[JobR
     result = JobResult()
     try:
         yield result
+    except FlatFileMissing as exc:
+        # Not published yet (files appear ~11:00 New York the next day): not a permanent
+        # failure. The job still fails, so nothing downstream runs; the next run retries.
+        message = redact(str(exc))
+        log.warning("%s %s %s pending: %s", layer, data_type, date, message)
+        recorder.write("pending", error=message)
+        raise SystemExit(1) from None
     except BaseException as exc:
         message = redact(f"{type(exc).__name__}: {exc}")
         log.error("%s %s %s failed: %s", layer, data_type, date, message)
@@ -72,12 +79,15 @@ def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, outp
         result.update(records=0, size_mb=size / 1e6, bytes=size)
 
 
-def bronze_stocks_daily(lake_root: str, date: str, landing: str, output: str, log_file: str) -> None:
+def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, output: str, log_file: str) -> None:
     setup_logging(log_file)
     lake = Lake(lake_root)
-    with recorded(lake, "bronze", "stocks_daily", date) as result:
-        res = convert_stocks_daily(Path(landing), Path(output), dt.date.fromisoformat(date))
-        result.update(records=res.rows, size_mb=res.bytes / 1e6, tickers=res.tickers)
+    spec = SPECS[dataset]
+    with recorded(lake, "bronze", dataset, date) as result:
+        res = convert(Path(landing), Path(output), dt.date.fromisoformat(date), spec)
+        result.update(records=res.rows, size_mb=res.bytes / 1e6, tickers=res.tickers, row_groups=res.row_groups)
+        if spec.options:
+            result.update(unparsed_contracts=res.unparsed_contracts)
 
 
 def gold_qlib_stocks_daily(lake_root: str, date: str, bronze: str, output: str, log_file: str) -> None:

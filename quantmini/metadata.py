@@ -20,7 +20,8 @@ from .paths import Lake
 from .secrets import redact
 from .sessions import sessions_between
 
-STATUSES = ("success", "failed", "skipped")
+# pending: the vendor has not published the file yet; the next run fetches it.
+STATUSES = ("success", "failed", "skipped", "pending")
 
 
 @dataclass
@@ -147,6 +148,7 @@ class DatasetSummary:
     success: int = 0
     skipped: int = 0
     failed: int = 0
+    pending: int = 0
     records: int = 0
     size_mb: float = 0.0
     symbols: int = 0
@@ -154,6 +156,7 @@ class DatasetSummary:
     first: str | None = None
     gaps: list[str] = field(default_factory=list)
     failed_dates: list[str] = field(default_factory=list)
+    pending_dates: list[str] = field(default_factory=list)
 
     @property
     def success_rate(self) -> float:
@@ -180,6 +183,9 @@ def summarize(sidecars: Iterable[Sidecar]) -> list[DatasetSummary]:
             ok_dates[key].add(sc.date)
         elif sc.status == "skipped":
             s.skipped += 1
+        elif sc.status == "pending":
+            s.pending += 1
+            s.pending_dates.append(sc.date)
         else:
             s.failed += 1
             s.failed_dates.append(sc.date)
@@ -217,7 +223,7 @@ def format_summary(summaries: Iterable[DatasetSummary]) -> str:
     for s in summaries:
         lines.append(f"📊 {s.data_type} ({s.layer.capitalize()}):")
         lines.append(f"   Total jobs: {s.total}")
-        lines.append(f"   Success: {s.success}, Skipped: {s.skipped}, Failed: {s.failed}")
+        lines.append(f"   Success: {s.success}, Skipped: {s.skipped}, Failed: {s.failed}" + (f", Pending: {s.pending}" if s.pending else ""))
         lines.append(f"   Success rate: {s.success_rate:.1f}%")
         if s.layer == "gold":
             lines.append(f"   Symbols Converted: {s.symbols:,}")
@@ -227,6 +233,8 @@ def format_summary(summaries: Iterable[DatasetSummary]) -> str:
         if s.gaps:
             shown = ", ".join(s.gaps[:10]) + (" ..." if len(s.gaps) > 10 else "")
             lines.append(f"   Gaps ({len(s.gaps)}): {shown}")
+        if s.pending_dates:
+            lines.append(f"   Pending (not yet published): {', '.join(sorted(s.pending_dates)[:10])}")
         if s.failed_dates:
             lines.append(f"   Failed dates: {', '.join(sorted(s.failed_dates)[:10])}")
         lines.append("")

@@ -66,6 +66,7 @@ wildcard_constraints:
     date=r"\d{4}-\d{2}-\d{2}",
     asset=r"[a-z0-9_]+",
     feed=r"[a-z0-9_]+_v1",
+    dataset="|".join(FLATFILE_DATASETS),
 
 
 def lake_root(wildcards):
@@ -87,8 +88,22 @@ def dataset_for_landing(wildcards):
     )
 
 
-def landing_stocks_daily(wildcards):
-    return RUN.lake.landing("stocks_daily", date_of(wildcards))
+def landing_for_bronze(wildcards):
+    return RUN.lake.landing(wildcards.dataset, date_of(wildcards))
+
+
+# Peak memory of one bronze job, measured with bench/flatfiles.py (streaming conversion:
+# bounded by the block and row-group sizes, not by the file).
+BRONZE_MEM_MB = {
+    "stocks_daily": 400,
+    "stocks_minute": 900,
+    "options_daily": 900,
+    "options_minute": 1000,
+}
+
+
+def bronze_mem_mb(wildcards):
+    return BRONZE_MEM_MB[wildcards.dataset]
 
 
 def bronze_stocks_daily_for_gold(wildcards):

@@ -25,6 +25,8 @@ API_KEY = "qm-test-api-key-5d8e1f0c3b"
 SANDBOX_START = "2024-06-03"
 SANDBOX_END = "2024-06-28"
 SANDBOX_TICKERS = 300
+INTRADAY_DAYS = 3  # minute and options files for 2024-06-26 .. 2024-06-28
+OPTION_UNDERLYINGS = 12
 
 
 def free_port() -> int:
@@ -59,6 +61,7 @@ def sandbox(tmp_path_factory) -> Sandbox:
             sys.executable, "-m", "quantmini.sandbox.server",
             "--s3-port", str(free_port()), "--rest-port", str(free_port()),
             "--tickers", str(SANDBOX_TICKERS), "--start", SANDBOX_START, "--end", SANDBOX_END,
+            "--intraday-days", str(INTRADAY_DAYS), "--option-underlyings", str(OPTION_UNDERLYINGS),
             "--state-file", str(state_file),
         ],
         stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -91,7 +94,7 @@ def workflow_env(extra: dict | None = None) -> dict:
 def run_workflow(workdir: Path, sandbox: Sandbox, *args: str, config: dict | None = None, env: dict | None = None,
                  check: bool = True) -> subprocess.CompletedProcess:
     """Run the real workflow (demo profile) in ``workdir`` against the sandbox."""
-    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url}
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]"}
     cfg.update(config or {})
     cmd = [
         SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),

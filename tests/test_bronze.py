@@ -40,7 +40,7 @@ def test_formats_parse_exactly(tmp_path):
         (f"{HEADER}\nAA,abc,1,1,1,1,{WS},1\n", "line 2: column 'volume': invalid value 'abc'"),
         (f"{HEADER}\nAA,1,-1,1,1,1,{WS},1\n", "line 2: negative open"),
         (f"{HEADER}\nAA,1,1,1,1,1,1718078400000000000,1\n", "is 2024-06-11 in New York, not the file's date 2024-06-10"),
-        (f"{HEADER}\nAA,1,1,1,1,1,{WS},1\nAA,1,1,1,1,1,{WS},1\n", "duplicate ticker"),
+        (f"{HEADER}\nAA,1,1,1,1,1,{WS},1\nAA,1,1,1,1,1,{WS},1\n", "duplicate rows for ticker=AA"),
         ("", "empty file"),
     ],
 )
@@ -58,3 +58,49 @@ def test_corrupt_gzip(tmp_path):
     src.write_bytes(gzip.compress(f"{HEADER}\nAA,1,1,1,1,1,{WS},1\n".encode())[:-12])
     with pytest.raises(BadFlatFile, match="bad.csv.gz"):
         convert_stocks_daily(src, tmp_path / "out.parquet", dt.date(2024, 6, 10))
+
+
+def _options_csv(rows):
+    return HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+def test_bucketed_pass_gives_the_same_file_as_the_direct_pass(tmp_path):
+    from quantmini.bronze import SPECS, convert
+
+    ws = 1718078400000000000  # 2024-06-11
+    tickers = [f"O:TSLA1240719C{k:08d}" for k in range(100000, 100000 + 40 * 1000, 1000)]
+    tickers += [f"O:TSLA240719C{k:08d}" for k in range(100000, 100000 + 40 * 1000, 1000)]
+    tickers += ["O:A240719C00050000", "BAD"]
+    tickers.sort()  # the vendor's order: by ticker (TSLA1... before TSLA2...)
+    rows = [f"{t},{i + 1},1,1,1,1,{ws + i * 60_000_000_000},1" for i, t in enumerate(tickers)]
+    src = write(tmp_path, _options_csv(rows))
+    small = convert(src, tmp_path / "small.parquet", dt.date(2024, 6, 11), SPECS["options_minute"], block_size=256)
+    large = convert(src, tmp_path / "large.parquet", dt.date(2024, 6, 11), SPECS["options_minute"], block_size=1 << 20)
+    assert small.bucketed and not large.bucketed
+    a, b = pq.read_table(tmp_path / "small.parquet"), pq.read_table(tmp_path / "large.parquet")
+    assert a.equals(b) and a.num_rows == len(rows)
+    under = a.column("underlying").to_pylist()
+    assert under[0] is None and under[1] == "A" and under.index("TSLA") < under.index("TSLA1")
+    assert small.unparsed_contracts == large.unparsed_contracts == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+
+
+def test_vectorised_option_parser_matches_reference():
+    import pyarrow as pa
+
+    from quantmini.options import parse_contracts, parse_one
+
+    tickers = ["O:SPY241220C00450000", "O:TSLA1240119P00150500", "O:BRK.B250117C00400000", "O:BRKB250117C00400000",
+               "O:A220520C00065000", "O:SPXW240621P05000000", "AAPL", "O:SPY241320C00450000", "O:SPY241220X00450000",
+               "O:240119C00001000", "O:NANOS230327C00400000"]
+    cols, unparsed = parse_contracts(pa.array(tickers))
+    got = pa.table(cols).to_pylist()
+    for t, g in zip(tickers, got):
+        ref = parse_one(t)
+        if ref is None:
+            assert g == {"underlying": None, "expiration_date": None, "contract_type": None, "strike": None}, t
+        else:
+            assert (g["underlying"], g["expiration_date"], g["contract_type"], g["strike"]) == (
+                ref.underlying, ref.expiration_date, ref.contract_type, ref.strike), t
+    assert unparsed == 4
+    assert got[2]["underlying"] == "BRK.B" and got[1]["strike"] == 150.5 and got[5]["strike"] == 5000.0

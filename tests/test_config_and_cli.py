@@ -39,7 +39,7 @@ def test_non_trading_date_schedules_nothing(tmp_path, sandbox, date, reason):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
     assert len(lines) == 1 and f"{date} is not an XNYS trading session" in lines[0] and reason in lines[0]
     out = proc.stdout + proc.stderr
-    assert "landing_flatfile" not in out and "bronze_stocks_daily" not in out
+    assert "landing_flatfile" not in out and "bronze_flatfile" not in out
     assert not (tmp_path / "quantlake").exists()
 
 

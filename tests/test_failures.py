@@ -10,13 +10,13 @@ from quantmini.paths import Lake
 from .conftest import S3_SECRET, run_workflow
 
 
-def test_missing_flat_file_fails_that_target_only(tmp_path, sandbox):
+def test_unpublished_flat_file_is_pending_and_fails_that_target_only(tmp_path, sandbox):
     # 2024-07-01 is a session the sandbox has not published.
     proc = run_workflow(tmp_path, sandbox, config={"start": "2024-06-28", "end": "2024-07-01"}, check=False)
     assert proc.returncode != 0
     lake = Lake(str(tmp_path / "quantlake"))
     side = json.loads(Path(lake.sidecar("landing", "stocks_daily", "2024-07-01")).read_text())
-    assert side["status"] == "failed"
+    assert side["status"] == "pending"
     assert "s3://flatfiles/us_stocks_sip/day_aggs_v1/2024/07/2024-07-01.csv.gz does not exist" in side["error"]
     assert not Path(lake.landing("stocks_daily", "2024-07-01")).exists()
     assert not Path(lake.bronze("stocks_daily", "2024-07-01")).exists()

@@ -260,7 +260,7 @@ def test_deleting_one_bronze_partition_rebuilds_exactly_it(run):
     victim.unlink()
     dry = run_workflow(workdir, sandbox, "-n", config={"start": START, "end": END})
     planned = _job_counts(dry.stdout + dry.stderr)
-    assert planned == {"all": 1, "bronze_stocks_daily": 1, "gold_qlib_stocks_daily": 1, "metadata_summary": 1}, planned
+    assert planned == {"all": 1, "bronze_flatfile": 1, "gold_qlib_stocks_daily": 1, "metadata_summary": 1}, planned
     before = snapshot(workdir / "quantlake", exclude=("gold/qlib/features/", "metadata/"))
     run_workflow(workdir, sandbox, config={"start": START, "end": END})
     after = snapshot(workdir / "quantlake", exclude=("gold/qlib/features/", "metadata/"))

@@ -56,6 +56,7 @@ SCRIPTED: tuple[Scripted, ...] = (
     Scripted("GOOGL", dt.date(2024, 6, 14), 178.37, ((dt.date(2022, 7, 18), 20.0),), dividend_yield=0.0011, avg_volume=3e7),
     Scripted("AMZN", dt.date(2024, 6, 14), 183.66, ((dt.date(2022, 6, 6), 20.0),), avg_volume=4e7),
     Scripted("GE", dt.date(2024, 6, 14), 160.0, ((dt.date(2021, 8, 2), 0.125),), dividend_yield=0.002, avg_volume=5e6),
+    Scripted("SPY", dt.date(2024, 6, 14), 542.78, (), dividend_yield=0.003, avg_volume=4e7),
     Scripted("MSFT", dt.date(2024, 6, 14), 442.57, (), dividend_yield=0.0017, avg_volume=2e7),
     Scripted("BRK.A", dt.date(2024, 6, 14), 610000.0, (), avg_volume=5e3),
     Scripted("BRK.B", dt.date(2024, 6, 14), 405.0, (), avg_volume=3e6),
@@ -109,12 +110,14 @@ class Universe:
 
 
 class Market:
-    def __init__(self, n_tickers: int = 12000, seed: int = 42, real_rows: dict[str, dict[str, str]] | None = None):
+    def __init__(self, n_tickers: int = 12000, seed: int = 42, real_rows: dict[str, dict[str, str]] | None = None,
+                 option_underlyings: int | None = None):
         if n_tickers < len(SCRIPTED) + 10:
             raise ValueError(f"n_tickers must be at least {len(SCRIPTED) + 10}, got {n_tickers}")
         self.n_tickers = n_tickers
         self.seed = seed
         self.real_rows = real_rows or {}
+        self.option_underlyings = option_underlyings if option_underlyings is not None else max(5, n_tickers // 5)
 
     # -- universe ----------------------------------------------------------------------------
     @cached_property
@@ -278,6 +281,127 @@ class Market:
 
     def stocks_daily_gz(self, day: dt.date) -> bytes:
         return gzip.compress(self.stocks_daily_csv(day), compresslevel=6, mtime=0)
+
+    def published_day_bars(self, day: dt.date) -> pd.DataFrame:
+        """The day bars as published: synthetic, with real fixture rows where present."""
+        df = self.day_bars(day)
+        real = self.real_rows.get(day.isoformat(), {})
+        if real:
+            parsed = pd.DataFrame([line.split(",") for line in real.values()], columns=CSV_HEADER.split(","))
+            for col in ("volume", "open", "close", "high", "low"):
+                parsed[col] = parsed[col].astype(float)
+            for col in ("window_start", "transactions"):
+                parsed[col] = parsed[col].astype(np.int64)
+            df = pd.concat([df[~df["ticker"].isin(parsed["ticker"])], parsed]).sort_values("ticker", kind="stable")
+            df = df.reset_index(drop=True)
+        return df
+
+    # -- minute bars -------------------------------------------------------------------------
+    def stocks_minute(self, day: dt.date) -> pd.DataFrame:
+        """Minute bars 04:00-20:00 New York that aggregate exactly to the published day bars;
+        illiquid names trade only some minutes."""
+        from .intraday import choose_minutes, split_bars
+
+        d = self.published_day_bars(day)
+        rng = np.random.default_rng([self.seed, 2, _ord(day)])
+        v, t = d["volume"].to_numpy(), d["transactions"].to_numpy()
+        p_reg = np.clip(v / 2e5, 0.02, 1.0)
+        p_ext = np.clip(v / 5e6, 0.0, 0.6) * 0.5
+        bar, slot = choose_minutes(rng, p_reg, p_ext, np.minimum(np.floor(v), t).astype(np.int64))
+        return self._minutes(d, rng, bar, slot, day, decimal=day >= DECIMAL_VOLUME_SINCE)
+
+    def _minutes(self, d: pd.DataFrame, rng, bar, slot, day: dt.date, decimal: bool) -> pd.DataFrame:
+        from .intraday import split_bars
+
+        cols = [d[c].to_numpy(dtype=float) for c in ("open", "high", "low", "close", "volume")]
+        bar, slot, o, h, l, c, v, n = split_bars(rng, bar, slot, *cols, d["transactions"].to_numpy(), decimal)
+        start = window_start_ns(day) + 4 * 3_600_000_000_000
+        return pd.DataFrame(
+            {
+                "ticker": d["ticker"].to_numpy()[bar],
+                "volume": v,
+                "open": o,
+                "close": c,
+                "high": h,
+                "low": l,
+                "window_start": start + slot.astype(np.int64) * 60_000_000_000,
+                "transactions": n,
+            }
+        )
+
+    # -- options -----------------------------------------------------------------------------
+    def options_daily(self, day: dt.date) -> pd.DataFrame:
+        """Day bars of the contracts that traded, sorted by ticker."""
+        from .options_chain import black_scholes, contracts
+
+        d = self.published_day_bars(day)
+        u = self.universe
+        idx = np.array([u.index[t] for t in d["ticker"]])
+        order = np.argsort(-u.avg_volume[idx], kind="stable")[: self.option_underlyings]
+        order = np.sort(order)
+        names = d["ticker"].to_numpy()[order].tolist()
+        spots = d["close"].to_numpy()[order]
+        sigma = np.clip(u.sigma[idx[order]] * np.sqrt(252), 0.15, 1.2)
+        split_names = set(u.symbols[u.split_sym[(u.split_ord <= _ord(day)) & (u.split_ord > _ord(day) - 730)]])
+        adjusted = {s: s.replace(".", "") + "1" for s in names if s in split_names}
+        chain = contracts(names, spots, day, adjusted)
+        rng = np.random.default_rng([self.seed, 3, _ord(day)])
+        n = len(chain)
+        ui = chain["u"].to_numpy()
+        spot = spots[ui]
+        strike = chain["strike"].to_numpy()
+        years = (chain["expiry_ord"].to_numpy() - _ord(day)) / 365.0
+        theo = black_scholes(spot, strike, years, sigma[ui], chain["call"].to_numpy())
+        moneyness = np.abs(np.log(strike / spot))
+        traded = rng.random(n) < np.clip(0.98 - moneyness * 1.2, 0.35, 0.98)
+        e = rng.standard_normal((4, n))
+        close = np.maximum(0.01, np.round(np.maximum(theo, 0.01) * np.exp(0.08 * e[0]), 2))
+        open_ = np.maximum(0.01, np.round(close * np.exp(0.12 * e[1]), 2))
+        high = np.maximum(open_, close) + np.round(np.abs(e[2]) * 0.05 * close, 2)
+        low = np.maximum(0.01, np.minimum(open_, close) - np.round(np.abs(e[3]) * 0.05 * close, 2))
+        volume = np.maximum(1, np.round(np.exp(rng.normal(np.log(60), 1.3, n)) * np.exp(-moneyness * 3)))
+        trades = np.maximum(1, np.minimum(volume, np.round(volume / rng.uniform(1, 12, n)))).astype(np.int64)
+        sel = np.flatnonzero(traded)
+        out = pd.DataFrame(
+            {
+                "ticker": chain["ticker"].to_numpy()[sel],
+                "volume": volume[sel],
+                "open": open_[sel],
+                "close": close[sel],
+                "high": np.round(high[sel], 2),
+                "low": np.round(low[sel], 2),
+                "window_start": np.full(sel.size, window_start_ns(day), dtype=np.int64),
+                "transactions": trades[sel],
+            }
+        )
+        return out.sort_values("ticker", kind="stable").reset_index(drop=True)
+
+    def options_minute(self, day: dt.date) -> pd.DataFrame:
+        """Regular-session minute bars aggregating exactly to ``options_daily``."""
+        from .intraday import sample_regular_minutes
+
+        d = self.options_daily(day)
+        rng = np.random.default_rng([self.seed, 4, _ord(day)])
+        v, t = d["volume"].to_numpy(), d["transactions"].to_numpy()
+        wanted = np.minimum(np.minimum(v, t), 1 + rng.poisson(np.clip(v / 25, 0.5, 60))).astype(np.int64)
+        bar, slot = sample_regular_minutes(rng, wanted)
+        return self._minutes(d, rng, bar, slot, day, decimal=False)
+
+    # -- published files ---------------------------------------------------------------------
+    def _gz(self, df: pd.DataFrame, day: dt.date, decimal_volume: bool) -> bytes:
+        from .csvfmt import aggregates_csv, gzip_bytes
+
+        vol_day = day if decimal_volume else min(day, DECIMAL_VOLUME_SINCE - dt.timedelta(days=1))
+        return gzip_bytes(aggregates_csv(vol_day, *(df[c].to_numpy() for c in CSV_HEADER.split(","))))
+
+    def stocks_minute_gz(self, day: dt.date) -> bytes:
+        return self._gz(self.stocks_minute(day), day, decimal_volume=True)
+
+    def options_daily_gz(self, day: dt.date) -> bytes:
+        return self._gz(self.options_daily(day), day, decimal_volume=False)
+
+    def options_minute_gz(self, day: dt.date) -> bytes:
+        return self._gz(self.options_minute(day), day, decimal_volume=False)
 
     # -- events (for the REST half and for tests) --------------------------------------------
     def splits(self) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from flask import request
 from werkzeug.serving import make_server
 
 from .. import atomic
+from ..datasets import FLATFILE_DATASETS
 from ..sessions import is_session, sessions_between
 from .fixtures import fixtures_dir, real_stock_day_rows
 from .market import Market
@@ -57,7 +58,8 @@ class SandboxState:
 class FlatFiles:
     """Publishes the market's daily files into the S3 bucket over the S3 protocol."""
 
-    GENERATORS = {"us_stocks_sip/day_aggs_v1": "stocks_daily_gz"}
+    # dataset name -> Market method producing that day's .csv.gz
+    GENERATORS = {name: f"{name}_gz" for name in FLATFILE_DATASETS}
 
     def __init__(self, market: Market, endpoint: str):
         self.market = market
@@ -72,28 +74,34 @@ class FlatFiles:
         self.client.create_bucket(Bucket=BUCKET)
 
     @staticmethod
-    def key(prefix: str, day: dt.date) -> str:
-        return f"{prefix}/{day:%Y}/{day:%m}/{day.isoformat()}.csv.gz"
+    def key(dataset: str, day: dt.date) -> str:
+        return FLATFILE_DATASETS[dataset].s3_key(day.isoformat())
 
-    def publish(self, prefix: str, day: dt.date) -> str:
+    def publish(self, dataset: str, day: dt.date) -> str:
+        if dataset not in self.GENERATORS:
+            raise KeyError(f"unknown dataset {dataset!r} (known: {', '.join(self.GENERATORS)})")
         if not is_session(day):
             raise ValueError(f"{day} is not an XNYS session: the vendor publishes no file for it")
-        body = getattr(self.market, self.GENERATORS[prefix])(day)
-        key = self.key(prefix, day)
+        body = getattr(self.market, self.GENERATORS[dataset])(day)
+        key = self.key(dataset, day)
         self.client.put_object(Bucket=BUCKET, Key=key, Body=body)
         return key
 
-    def unpublish(self, prefix: str, day: dt.date) -> str:
-        key = self.key(prefix, day)
+    def unpublish(self, dataset: str, day: dt.date) -> str:
+        key = self.key(dataset, day)
         self.client.delete_object(Bucket=BUCKET, Key=key)
         return key
 
-    def publish_range(self, start: dt.date, end: dt.date, prefixes=None) -> int:
+    def publish_range(self, start: dt.date, end: dt.date, datasets, intraday_days: int) -> int:
+        """stocks_daily for every session of the range; the heavy datasets (minute bars,
+        options) for its last ``intraday_days`` sessions only, to bound startup time and memory."""
+        sessions = sessions_between(start, end)
         count = 0
-        for day in sessions_between(start, end):
-            for prefix in prefixes or self.GENERATORS:
-                self.publish(prefix, day)
-                count += 1
+        for i, day in enumerate(sessions):
+            for dataset in datasets:
+                if dataset == "stocks_daily" or i >= len(sessions) - intraday_days:
+                    self.publish(dataset, day)
+                    count += 1
         return count
 
 
@@ -103,9 +111,9 @@ def admin_routes(flatfiles_ref: dict):
 
     def install(app):
         def _args():
-            prefix = request.args.get("prefix", "us_stocks_sip/day_aggs_v1")
+            dataset = request.args.get("dataset", "stocks_daily")
             day = dt.date.fromisoformat(request.args["date"])
-            return prefix, day
+            return dataset, day
 
         @app.post("/_sandbox/publish")
         def publish():
@@ -129,13 +137,22 @@ def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     fixtures = fixtures_dir() if not args.no_fixtures else None
-    market = Market(n_tickers=args.tickers, seed=args.seed, real_rows=real_stock_day_rows(str(fixtures) if fixtures else None))
+    market = Market(
+        n_tickers=args.tickers,
+        seed=args.seed,
+        real_rows=real_stock_day_rows(str(fixtures) if fixtures else None),
+        option_underlyings=args.option_underlyings,
+    )
     s3 = ThreadedMotoServer(ip_address=args.host, port=args.s3_port, verbose=False)
     s3.start()
     s3_endpoint = f"http://{args.host}:{args.s3_port}"
     flatfiles = FlatFiles(market, s3_endpoint)
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
-    objects = flatfiles.publish_range(start, end)
+    datasets = [d for d in args.datasets.split(",") if d]
+    unknown = [d for d in datasets if d not in FLATFILE_DATASETS]
+    if unknown:
+        raise SystemExit(f"quantmini sandbox: unknown dataset(s) {unknown} (known: {', '.join(FLATFILE_DATASETS)})")
+    objects = flatfiles.publish_range(start, end, datasets, args.intraday_days)
     ref = {"ff": flatfiles}
     app = create_app(market, os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY), fixtures, admin=admin_routes(ref))
     rest = make_server(args.host, args.rest_port, app, threaded=True)
@@ -179,6 +196,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--end", default=DEFAULT_END, help="last date whose files are published (YYYY-MM-DD)")
     p.add_argument("--tickers", type=int, default=12000, help="symbols active on a typical day")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--datasets", default=",".join(FLATFILE_DATASETS), help="comma-separated datasets to publish")
+    p.add_argument("--intraday-days", type=int, default=2,
+                   help="publish minute and options files for the last N sessions of the range")
+    p.add_argument("--option-underlyings", type=int, default=None, help="optionable names (default tickers/5)")
     p.add_argument("--no-fixtures", action="store_true", help="serve synthetic data only")
     p.add_argument("--state-file", type=Path, default=None)
     return p

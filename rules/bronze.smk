@@ -1,0 +1,21 @@
+# Bronze: the flat files as typed, sorted Parquet, one file per dataset and session,
+# hive-partitioned year=/month=/day=. Datasets: stocks_daily, stocks_minute,
+# options_daily, options_minute (schemas and sort orders in quantmini/bronze.py).
+
+
+rule bronze_flatfile:
+    input:
+        landing_for_bronze,
+    output:
+        f"{LAKE}/bronze/{{dataset}}/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+    log:
+        "logs/bronze/{dataset}/{year}/{month}/{day}.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=bronze_mem_mb,
+    params:
+        date=date_of,
+        lake=lake_root,
+    script:
+        "../scripts/bronze_flatfile.py"
