@@ -162,7 +162,47 @@ def _find_line(path: Path, column: int, value: str) -> int | None:
 
 
 def iter_blocks(path: Path, block_size: int = BLOCK_SIZE):
-    """Typed record batches of the CSV; errors name the file (and line where we can)."""
+    """Typed record batches of the CSV, read one block ahead on a background thread (Arrow
+    releases the GIL while it inflates and parses, so reading overlaps our processing and
+    writing); errors name the file (and line where we can)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=2)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for batch in _read_blocks(path, block_size):
+                while not stop.is_set():
+                    try:
+                        q.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _read_blocks(path: Path, block_size: int):
     check_header(path)
     try:
         reader = pacsv.open_csv(
@@ -242,7 +282,7 @@ def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: P
 
 def _sorted(table: pa.Table, spec: BronzeSpec) -> pa.Table:
     # Null underlyings (unparsed contracts) sort first, as _is_sorted expects.
-    return table.sort_by([(k, "ascending") for k in spec.sort_keys], null_placement="at_start")
+    return table.sort_by([(k, "ascending", "at_start") for k in spec.sort_keys])
 
 
 def _key_column(col):
@@ -281,17 +321,57 @@ def _duplicate_index(table: pa.Table, spec: BronzeSpec) -> int | None:
 
 # -- writing -------------------------------------------------------------------------------
 
+class _BackgroundWriter:
+    """A ParquetWriter fed through a small queue on its own thread: encoding and compressing
+    row groups (which release the GIL) overlap with reading and typing the next blocks."""
+
+    def __init__(self, path: Path, schema: pa.Schema, compression: str):
+        import queue
+        import threading
+
+        self._writer = pq.ParquetWriter(path, schema, compression=compression, write_statistics=True)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    table, size = item
+                    self._writer.write_table(table, row_group_size=size)
+                except BaseException as exc:
+                    self._error = exc
+
+    def write_table(self, table: pa.Table, row_group_size: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((table, row_group_size))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+
 class _OrderedWriter:
     """Appends ordered tables to a Parquet file, checking order and uniqueness at the seams."""
 
     def __init__(self, path: Path, spec: BronzeSpec, source: Path):
         self.spec = spec
         self.source = source
-        self.writer = pq.ParquetWriter(path, spec.schema, compression=spec.compression, write_statistics=True)
+        self.writer = _BackgroundWriter(path, spec.schema, spec.compression)
         self.last: pa.Table | None = None
         self.rows = 0
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
+        self.tickers = 0  # distinct tickers: rows are grouped by ticker, so count the changes
 
     def fits(self, table: pa.Table) -> bool:
         if self.last is None or table.num_rows == 0:
@@ -309,6 +389,11 @@ class _OrderedWriter:
         dup = _duplicate_index(table, self.spec)
         if dup is not None:
             self._duplicate(table.slice(dup, 1))
+        tick = table.column("ticker")
+        n = table.num_rows
+        changes = pc.sum(pc.cast(pc.not_equal(tick.slice(1), tick.slice(0, n - 1)), pa.int64())).as_py() or 0
+        new_group = self.last is None or self.last.column("ticker")[0].as_py() != tick[0].as_py()
+        self.tickers += changes + (1 if new_group else 0)
         self.pending.append(table)
         self.pending_rows += table.num_rows
         self.last = table.slice(table.num_rows - 1, 1)
@@ -344,41 +429,80 @@ def _bucket_of(table: pa.Table, spec: BronzeSpec) -> pa.Array:
     return pc.utf8_slice_codeunits(lead, 0, 1)
 
 
+_FAMILY = re.compile(r"O:([A-Z]+)")
+
+
+def _split_last_family(table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(rows of complete families, the trailing rows of the last family).
+
+    A family is an option root's leading letters (``TSLA`` for TSLA and TSLA1, ``BRK`` for
+    BRK.B). In the vendor's ticker order a family's rows are contiguous and ordering by
+    underlying only reorders rows within a family, so complete families can be written
+    while the last one waits for the next block. Its tickers are those in
+    ["O:" + F, "O:" + F + "A"): the root's next character is a digit or a dot.
+    """
+    if table.num_rows == 0:
+        return table, table
+    tickers = table.column("ticker")
+    last = tickers[len(tickers) - 1].as_py()
+    m = _FAMILY.match(last)
+    if m:
+        lo = "O:" + m.group(1)
+        member = pc.and_(pc.greater_equal(tickers, lo), pc.less(tickers, lo + "A"))
+    else:
+        member = pc.equal(tickers, last)
+    other = pc.invert(member).to_numpy(zero_copy_only=False)
+    cut = int(other.nonzero()[0][-1]) + 1 if other.any() else 0
+    return table.slice(0, cut), table.slice(cut)
+
+
 def convert(landing: Path, dest: Path, date: dt.date, spec: BronzeSpec, block_size: int = BLOCK_SIZE) -> BronzeResult:
     """Convert one landing file; the bronze file appears only when complete (atomic rename)."""
     unparsed = 0
-    tickers = 0
     with atomic.atomic_path(dest) as tmp:
         writer = _OrderedWriter(tmp, spec, landing)
         in_order = True
         line = 2
+        carry: pa.Table | None = None
+
+        def emit(table: pa.Table) -> bool:
+            if not _is_sorted(table, spec):
+                table = _sorted(table, spec)
+            if not writer.fits(table):
+                return False
+            writer.append(table)
+            return True
+
         try:
             for raw in iter_blocks(landing, block_size):
                 table, bad = type_block(raw, date, landing, spec, first_line=line)
                 line += raw.num_rows
                 unparsed += bad
-                if not _is_sorted(table, spec):
-                    table = _sorted(table, spec)
-                if not writer.fits(table):
+                if spec.options:
+                    if carry is not None:
+                        table = pa.concat_tables([carry, table])
+                    table, carry = _split_last_family(table)
+                if not emit(table):
                     in_order = False
                     break
-                writer.append(table)
+            if in_order and carry is not None:
+                in_order = emit(carry)
         except BaseException:
             writer.writer.close()
             raise
         if in_order:
             writer.close()
+            tickers = writer.tickers
         else:
             writer.writer.close()
-            unparsed = _convert_bucketed(landing, tmp, date, spec, block_size)
+            unparsed, tickers = _convert_bucketed(landing, tmp, date, spec, block_size)
         meta = pq.ParquetFile(tmp).metadata
         rows, groups = meta.num_rows, meta.num_row_groups
-        tickers = pc.count_distinct(pq.read_table(tmp, columns=["ticker"]).column("ticker")).as_py() if rows else 0
     return BronzeResult(rows=rows, tickers=tickers, bytes=dest.stat().st_size, unparsed_contracts=unparsed,
                         row_groups=groups, bucketed=not in_order)
 
 
-def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec, block_size: int) -> int:
+def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec, block_size: int) -> tuple[int, int]:
     """Two passes in bounded memory: spill blocks to per-bucket files, then sort each bucket."""
     spill = Path(tempfile.mkdtemp(prefix=".tmp-buckets-", dir=out.parent))
     unparsed = 0
@@ -405,7 +529,7 @@ def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec,
         writer.close()
     finally:
         shutil.rmtree(spill, ignore_errors=True)
-    return unparsed
+    return unparsed, writer.tickers
 
 
 def convert_stocks_daily(landing: Path, dest: Path, date: dt.date) -> BronzeResult:

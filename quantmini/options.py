@@ -40,32 +40,42 @@ def parse_one(ticker: str) -> Contract | None:
 
 def parse_contracts(tickers: pa.Array | pa.ChunkedArray) -> tuple[dict[str, pa.Array], int]:
     """Columns underlying, expiration_date, contract_type, strike; nulls where a ticker
-    does not parse. Returns the columns and the count of unparsed tickers."""
+    does not parse. Returns the columns and the count of unparsed tickers.
+
+    Minute files repeat each contract many times, so the distinct tickers are parsed once
+    and the results taken back to the rows.
+    """
     if isinstance(tickers, pa.ChunkedArray):
         tickers = tickers.combine_chunks()
+    encoded = pc.dictionary_encode(tickers)
+    cols, ok = _parse_distinct(encoded.dictionary)
+    indices = encoded.indices
+    out = {name: pc.take(col, indices) for name, col in cols.items()}
+    valid_rows = pc.take(ok, indices)
+    unparsed = len(tickers) - pc.sum(pc.cast(pc.fill_null(valid_rows, False), pa.int64())).as_py() if len(tickers) else 0
+    return out, int(unparsed or 0)
+
+
+def _parse_distinct(tickers: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
     ok = pc.fill_null(pc.match_substring_regex(tickers, PATTERN), False)
-    # Slice per row: Arrow's utf8_slice_codeunits takes scalars, so take the tail from the
-    # reversed string (the tail is fixed-width) and the root by trimming it away.
-    reversed_ = pc.utf8_reverse(tickers)
-    tail = pc.utf8_reverse(pc.utf8_slice_codeunits(reversed_, 0, 15))
-    root = pc.utf8_reverse(pc.utf8_slice_codeunits(reversed_, 15))
-    underlying = pc.utf8_slice_codeunits(root, 2)
-    yymmdd = pc.utf8_slice_codeunits(tail, 0, 6)
-    iso = pc.binary_join_element_wise("20", pc.utf8_slice_codeunits(yymmdd, 0, 2), "-",
-                                      pc.utf8_slice_codeunits(yymmdd, 2, 4), "-",
-                                      pc.utf8_slice_codeunits(yymmdd, 4, 6), "")
-    safe_iso = pc.if_else(ok, iso, pa.scalar(None, pa.string()))
-    expiry = pc.cast(pc.strptime(safe_iso, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+    tail = pc.utf8_slice_codeunits(tickers, -15)  # YYMMDD + C/P + 8-digit strike
+    underlying = pc.utf8_slice_codeunits(tickers, 2, -15)
+    iso = pc.binary_join_element_wise(
+        "20", pc.utf8_slice_codeunits(tail, 0, 2), "-", pc.utf8_slice_codeunits(tail, 2, 4), "-",
+        pc.utf8_slice_codeunits(tail, 4, 6), "",
+    )
+    expiry = pc.cast(
+        pc.strptime(pc.if_else(ok, iso, pa.scalar(None, pa.string())), format="%Y-%m-%d", unit="s", error_is_null=True),
+        pa.date32(),
+    )
     ok = pc.and_(ok, pc.is_valid(expiry))
-    kind = pc.utf8_slice_codeunits(tail, 6, 7)
-    ctype = pc.if_else(pc.equal(kind, "C"), pa.scalar("call"), pa.scalar("put"))
-    strike = pc.divide(pc.cast(pc.if_else(ok, pc.utf8_slice_codeunits(tail, 7, 15), pa.scalar(None, pa.string())), pa.int64()), 1000.0)
-    null = pa.scalar(None)
+    ctype = pc.if_else(pc.equal(pc.utf8_slice_codeunits(tail, 6, 7), "C"), pa.scalar("call"), pa.scalar("put"))
+    digits = pc.if_else(ok, pc.utf8_slice_codeunits(tail, 7, 15), pa.scalar(None, pa.string()))
+    strike = pc.divide(pc.cast(digits, pa.int64()), 1000.0)
     cols = {
-        "underlying": pc.if_else(ok, underlying, null.cast(pa.string())),
-        "expiration_date": pc.if_else(ok, expiry, null.cast(pa.date32())),
-        "contract_type": pc.if_else(ok, ctype, null.cast(pa.string())),
-        "strike": pc.if_else(ok, strike, null.cast(pa.float64())),
+        "underlying": pc.if_else(ok, underlying, pa.scalar(None, pa.string())),
+        "expiration_date": pc.if_else(ok, expiry, pa.scalar(None, pa.date32())),
+        "contract_type": pc.if_else(ok, ctype, pa.scalar(None, pa.string())),
+        "strike": pc.if_else(ok, strike, pa.scalar(None, pa.float64())),
     }
-    unparsed = len(tickers) - pc.sum(pc.cast(ok, pa.int64())).as_py() if len(tickers) else 0
-    return cols, int(unparsed or 0)
+    return cols, ok

@@ -71,11 +71,14 @@ def test_bucketed_pass_gives_the_same_file_as_the_direct_pass(tmp_path):
     tickers = [f"O:TSLA1240719C{k:08d}" for k in range(100000, 100000 + 40 * 1000, 1000)]
     tickers += [f"O:TSLA240719C{k:08d}" for k in range(100000, 100000 + 40 * 1000, 1000)]
     tickers += ["O:A240719C00050000", "BAD"]
-    tickers.sort()  # the vendor's order: by ticker (TSLA1... before TSLA2...)
+    tickers.sort()  # the vendor's order: by ticker, so TSLA1... comes before TSLA2...
     rows = [f"{t},{i + 1},1,1,1,1,{ws + i * 60_000_000_000},1" for i, t in enumerate(tickers)]
-    src = write(tmp_path, _options_csv(rows))
-    small = convert(src, tmp_path / "small.parquet", dt.date(2024, 6, 11), SPECS["options_minute"], block_size=256)
-    large = convert(src, tmp_path / "large.parquet", dt.date(2024, 6, 11), SPECS["options_minute"], block_size=1 << 20)
+    vendor = write(tmp_path, _options_csv(rows), "vendor.csv.gz")
+    shuffled = write(tmp_path, _options_csv(rows[::-1]), "reversed.csv.gz")
+    # Small blocks in vendor order: families carried across blocks, written directly.
+    large = convert(vendor, tmp_path / "large.parquet", dt.date(2024, 6, 11), SPECS["options_minute"], block_size=256)
+    # Out of order: the bucketed pass.
+    small = convert(shuffled, tmp_path / "small.parquet", dt.date(2024, 6, 11), SPECS["options_minute"], block_size=256)
     assert small.bucketed and not large.bucketed
     a, b = pq.read_table(tmp_path / "small.parquet"), pq.read_table(tmp_path / "large.parquet")
     assert a.equals(b) and a.num_rows == len(rows)
