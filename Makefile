@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # the environment (see README "Credentials"). These values are for the demo only.
 SANDBOX_ENV := MASSIVE_S3_ACCESS_KEY=sandbox-access-key MASSIVE_S3_SECRET_KEY=sandbox-secret-key MASSIVE_API_KEY=sandbox-api-key
 
-.PHONY: setup demo test lint report sandbox-start sandbox-stop clean-demo
+.PHONY: setup demo test lint report bench sandbox-start sandbox-stop clean-demo
 
 setup: $(VENV)/.installed
 
@@ -26,11 +26,15 @@ sandbox-stop: setup
 demo: setup
 	$(BIN)/quantmini sandbox start
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo
+	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config \
+	  s3_endpoint=http://127.0.0.1:8555 rest_base_url=http://127.0.0.1:8556 date=2024-06-28 days_back=2 \
+	  "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]"
 	$(BIN)/quantmini metadata
 	@echo ""
 	@echo "Demo lake: $(CURDIR)/quantlake"
 	@echo "  landing/  raw flat files    quantlake/landing/us_stocks_sip/day_aggs_v1/2024/06/"
-	@echo "  bronze/   typed Parquet     quantlake/bronze/stocks_daily/year=2024/month=06/day=DD/part.parquet"
+	@echo "  bronze/   typed Parquet     quantlake/bronze/<dataset>/year=2024/month=06/day=DD/part.parquet"
+	@echo "            datasets: stocks_daily (06-03..06-28); stocks_minute, options_daily, options_minute (06-27, 06-28)"
 	@echo "  gold/     Qlib store        quantlake/gold/qlib  (qlib.init(provider_uri='$(CURDIR)/quantlake/gold/qlib'))"
 	@echo "  metadata/ sidecars          quantlake/metadata/<layer>/<dataset>/YYYY/MM/YYYY-MM-DD.json"
 	@echo "The sandbox is still running for further runs; stop it with: make sandbox-stop"
@@ -41,6 +45,10 @@ test: setup
 lint: setup
 	$(BIN)/snakefmt --check Snakefile rules/
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --config date=2024-06-14
+
+bench: setup
+	$(BIN)/python bench/flatfiles.py
+	$(BIN)/python bench/dag_scale.py --days 250
 
 report: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --report quantlake/report.html

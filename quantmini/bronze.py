@@ -222,12 +222,6 @@ def _read_blocks(path: Path, block_size: int):
         raise BadFlatFile(f"{path}: truncated or corrupt gzip ({exc})") from None
 
 
-def read_aggregates_csv(path: Path) -> pa.Table:
-    """The whole file as one typed table (small files and tests)."""
-    batches = list(iter_blocks(path))
-    return pa.Table.from_batches(batches, schema=pa.schema([(c, CSV_TYPES[c]) for c in CSV_HEADER]))
-
-
 # -- typing and checks ---------------------------------------------------------------------
 
 def _ny_date(ws: pa.Array) -> pa.Array:
@@ -265,7 +259,7 @@ def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: P
     columns = {"ticker": raw.column("ticker")}
     unparsed = 0
     if spec.options:
-        parsed, unparsed = parse_contracts(raw.column("ticker"))
+        parsed, unparsed = parse_contracts(raw.column("ticker"), repeated="window_start" in spec.unique_keys)
         columns.update(parsed)
     columns.update(
         date=local_date,
@@ -282,6 +276,11 @@ def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: P
 
 def _sorted(table: pa.Table, spec: BronzeSpec) -> pa.Table:
     # Null underlyings (unparsed contracts) sort first, as _is_sorted expects.
+    if spec.options and _is_sorted(table, spec, ("ticker", "window_start")):
+        # Already in the vendor's (ticker, time) order: a stable sort on the underlying alone
+        # gives (underlying, ticker, time), at a fraction of the cost of a three-key sort.
+        order = pc.sort_indices(table, sort_keys=[("underlying", "ascending", "at_start")])
+        return table.take(order)
     return table.sort_by([(k, "ascending", "at_start") for k in spec.sort_keys])
 
 
@@ -290,14 +289,15 @@ def _key_column(col):
     return pc.fill_null(col, "") if pa.types.is_string(col.type) else col
 
 
-def _is_sorted(table: pa.Table, spec: BronzeSpec) -> bool:
+def _is_sorted(table: pa.Table, spec: BronzeSpec, keys: tuple[str, ...] | None = None) -> bool:
+    keys = keys or spec.sort_keys
     n = table.num_rows
     if n < 2:
         return True
     # Lexicographic order on the sort keys, vectorised over neighbouring rows.
     less = pa.array([False] * (n - 1))
     equal = pa.array([True] * (n - 1))
-    for k in spec.sort_keys:
+    for k in keys:
         col = _key_column(table.column(k))
         a, b = col.slice(0, n - 1), col.slice(1)
         less = pc.or_(less, pc.and_(equal, pc.less(a, b)))

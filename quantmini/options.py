@@ -38,15 +38,19 @@ def parse_one(ticker: str) -> Contract | None:
     return Contract(ticker[2:-15], expiry, "call" if tail[6] == "C" else "put", int(tail[7:]) / 1000.0)
 
 
-def parse_contracts(tickers: pa.Array | pa.ChunkedArray) -> tuple[dict[str, pa.Array], int]:
+def parse_contracts(tickers: pa.Array | pa.ChunkedArray, repeated: bool = True) -> tuple[dict[str, pa.Array], int]:
     """Columns underlying, expiration_date, contract_type, strike; nulls where a ticker
     does not parse. Returns the columns and the count of unparsed tickers.
 
-    Minute files repeat each contract many times, so the distinct tickers are parsed once
-    and the results taken back to the rows.
+    Minute files repeat each contract many times (``repeated``), so the distinct tickers are
+    parsed once and the results taken back to the rows; day files list each contract once.
     """
     if isinstance(tickers, pa.ChunkedArray):
         tickers = tickers.combine_chunks()
+    if not repeated:
+        cols, ok = _parse_distinct(tickers)
+        unparsed = len(tickers) - pc.sum(pc.cast(ok, pa.int64())).as_py() if len(tickers) else 0
+        return cols, int(unparsed or 0)
     encoded = pc.dictionary_encode(tickers)
     cols, ok = _parse_distinct(encoded.dictionary)
     indices = encoded.indices
@@ -60,14 +64,8 @@ def _parse_distinct(tickers: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
     ok = pc.fill_null(pc.match_substring_regex(tickers, PATTERN), False)
     tail = pc.utf8_slice_codeunits(tickers, -15)  # YYMMDD + C/P + 8-digit strike
     underlying = pc.utf8_slice_codeunits(tickers, 2, -15)
-    iso = pc.binary_join_element_wise(
-        "20", pc.utf8_slice_codeunits(tail, 0, 2), "-", pc.utf8_slice_codeunits(tail, 2, 4), "-",
-        pc.utf8_slice_codeunits(tail, 4, 6), "",
-    )
-    expiry = pc.cast(
-        pc.strptime(pc.if_else(ok, iso, pa.scalar(None, pa.string())), format="%Y-%m-%d", unit="s", error_is_null=True),
-        pa.date32(),
-    )
+    yymmdd = pc.if_else(ok, pc.utf8_slice_codeunits(tail, 0, 6), pa.scalar(None, pa.string()))
+    expiry = pc.cast(pc.strptime(yymmdd, format="%y%m%d", unit="s", error_is_null=True), pa.date32())
     ok = pc.and_(ok, pc.is_valid(expiry))
     ctype = pc.if_else(pc.equal(pc.utf8_slice_codeunits(tail, 6, 7), "C"), pa.scalar("call"), pa.scalar("put"))
     digits = pc.if_else(ok, pc.utf8_slice_codeunits(tail, 7, 15), pa.scalar(None, pa.string()))

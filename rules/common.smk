@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from quantmini import settings
-from quantmini.datasets import FLATFILE_DATASETS
+from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 from quantmini.paths import Lake
 
 
@@ -80,12 +80,10 @@ def date_of(wildcards):
 
 
 def dataset_for_landing(wildcards):
-    for ds in FLATFILE_DATASETS.values():
-        if ds.s3_prefix == f"{wildcards.asset}/{wildcards.feed}":
-            return ds.name
-    raise WorkflowError(
-        f"no dataset has the S3 prefix {wildcards.asset}/{wildcards.feed}"
-    )
+    try:
+        return flatfile_dataset_for_prefix(wildcards.asset, wildcards.feed).name
+    except KeyError as exc:
+        raise WorkflowError(str(exc))
 
 
 def landing_for_bronze(wildcards):

@@ -353,7 +353,7 @@ class Market:
         years = (chain["expiry_ord"].to_numpy() - _ord(day)) / 365.0
         theo = black_scholes(spot, strike, years, sigma[ui], chain["call"].to_numpy())
         moneyness = np.abs(np.log(strike / spot))
-        traded = rng.random(n) < np.clip(0.98 - moneyness * 1.2, 0.35, 0.98)
+        traded = rng.random(n) < np.clip(0.99 - moneyness, 0.4, 0.99)
         e = rng.standard_normal((4, n))
         close = np.maximum(0.01, np.round(np.maximum(theo, 0.01) * np.exp(0.08 * e[0]), 2))
         open_ = np.maximum(0.01, np.round(close * np.exp(0.12 * e[1]), 2))
@@ -383,7 +383,7 @@ class Market:
         d = self.options_daily(day)
         rng = np.random.default_rng([self.seed, 4, _ord(day)])
         v, t = d["volume"].to_numpy(), d["transactions"].to_numpy()
-        wanted = np.minimum(np.minimum(v, t), 1 + rng.poisson(np.clip(v / 25, 0.5, 60))).astype(np.int64)
+        wanted = np.minimum(np.minimum(v, t), 1 + rng.poisson(np.clip(v / 20, 0.6, 60))).astype(np.int64)
         bar, slot = sample_regular_minutes(rng, wanted)
         return self._minutes(d, rng, bar, slot, day, decimal=False)
 
