@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from glob import escape as glob_escape
 from typing import Iterator
 
 TMP_PREFIX = ".tmp-"
@@ -33,6 +34,11 @@ def atomic_path(final: Path | str, durable: bool = True) -> Iterator[Path]:
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    # A killed writer of this same file leaves its temporary behind: one writer per final
+    # path at a time (Snakemake's guarantee, the store's lock), so it is safe to remove.
+    for stale in final.parent.glob(TMP_PREFIX + glob_escape(final.name) + ".*"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX + final.name + ".", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)

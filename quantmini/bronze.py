@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import atomic
+from .faults import crash_point
 from .options import parse_contracts
 from .sessions import NEW_YORK
 
@@ -410,6 +411,7 @@ class _OrderedWriter:
         whole = (data.num_rows // size) * size if not final else data.num_rows
         if whole:
             self.writer.write_table(data.slice(0, whole), row_group_size=size)
+            crash_point("bronze.mid_write")
         rest = data.slice(whole)
         self.pending = [rest] if rest.num_rows else []
         self.pending_rows = rest.num_rows

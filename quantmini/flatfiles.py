@@ -15,6 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from . import atomic
+from .faults import crash_point
 from .secrets import get_credential, redact
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def download(settings: S3Settings, key: str, dest: str | Path, client=None) -> i
         with atomic.atomic_path(dest) as tmp:
             client.download_file(settings.bucket, key, str(tmp))
             size = tmp.stat().st_size
+            crash_point("landing.downloaded")
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchKey", "NotFound"):

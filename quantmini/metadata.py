@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import atomic
+from .faults import crash_point
 from .paths import Lake
 from .secrets import redact
 from .sessions import sessions_between
@@ -125,7 +126,13 @@ class JobRecorder:
             statistics=Statistics(records=records, file_size_mb=size_mb, processing_time_sec=self.elapsed(), extra=extra),
             error=error,
         )
-        atomic.write_json(self.path, sidecar.to_json())
+        with atomic.atomic_path(self.path) as tmp:
+            text = json.dumps(sidecar.to_json(), indent=2) + "\n"
+            with open(tmp, "w") as fh:
+                fh.write(text[: len(text) // 2])
+                fh.flush()
+                crash_point("sidecar.mid_write")
+                fh.write(text[len(text) // 2 :])
         return sidecar
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import atomic
+from .faults import crash_point
 from .sessions import sessions_between
 
 FIELDS = ("open", "high", "low", "close", "volume", "factor")
@@ -110,7 +111,10 @@ class QlibStore:
             columns = {f: bars.column(f).to_numpy(zero_copy_only=False).astype("<f4") for f in FIELDS if f != "factor"}
             columns["factor"] = np.ones(len(tickers), dtype="<f4")
             new_symbols = 0
+            halfway = len(tickers) // 2
             for row, code in enumerate(tickers):
+                if row == halfway:
+                    crash_point("qlib.mid_update")
                 folder = self.features / feature_dir_name(code)
                 folder.mkdir(parents=True, exist_ok=True)
                 for field in FIELDS:

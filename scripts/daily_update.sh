@@ -50,6 +50,13 @@ if ! flock -n 9; then
   exit 75
 fi
 
+# We hold the lake's lock, so no other run is active: a Snakemake lock left by a killed
+# run (power cut, OOM kill) is stale and would block every later run. Clear it.
+if [ -n "$(ls -A .snakemake/locks 2>/dev/null)" ]; then
+  echo "daily_update.sh: clearing a stale Snakemake lock left by an interrupted run" >&2
+  "$snakemake_bin" --profile "$profile" --unlock >/dev/null 2>&1 || true
+fi
+
 echo "daily_update.sh: profile $profile, config ${config[*]:-(defaults)}, log $log" >&2
 args=(--profile "$profile")
 if [ ${#config[@]} -gt 0 ]; then args+=(--config "${config[@]}"); fi
