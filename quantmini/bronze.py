@@ -500,6 +500,9 @@ def convert(landing: Path, dest: Path, date: dt.date, spec: BronzeSpec, block_si
             unparsed, tickers = _convert_bucketed(landing, tmp, date, spec, block_size)
         meta = pq.ParquetFile(tmp).metadata
         rows, groups = meta.num_rows, meta.num_row_groups
+        if rows == 0:
+            # A session's file always lists bars; a header alone is a truncated publication.
+            raise BadFlatFile(f"{landing}: header only, no data rows")
     return BronzeResult(rows=rows, tickers=tickers, bytes=dest.stat().st_size, unparsed_contracts=unparsed,
                         row_groups=groups, bucketed=not in_order)
 

@@ -42,6 +42,7 @@ def test_formats_parse_exactly(tmp_path):
         (f"{HEADER}\nAA,1,1,1,1,1,1718078400000000000,1\n", "is 2024-06-11 in New York, not the file's date 2024-06-10"),
         (f"{HEADER}\nAA,1,1,1,1,1,{WS},1\nAA,1,1,1,1,1,{WS},1\n", "duplicate rows for ticker=AA"),
         ("", "empty file"),
+        (f"{HEADER}\n", "header only, no data rows"),
     ],
 )
 def test_bad_files_name_the_file_and_problem(tmp_path, text, fragment):

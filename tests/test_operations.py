@@ -47,6 +47,24 @@ def test_cron_wrapper_refuses_a_second_run(tmp_path):
         holder.kill()
 
 
+def test_cron_wrapper_clears_a_stale_snakemake_lock(tmp_path):
+    """After a killed run, Snakemake's lock stays; under the wrapper's flock it is stale."""
+    import shutil
+
+    for item in ("Snakefile", "rules", "scripts", "config", "profiles", "report", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text(str(tmp_path / "quantlake" / "x") + "\n")
+    env = workflow_env({"QUANTLAKE_ROOT": str(tmp_path / "lake")})
+    proc = subprocess.run([str(tmp_path / "scripts" / "daily_update.sh"), "--date", "2024-06-14", "--", "-n"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "clearing a stale Snakemake lock" in proc.stderr
+    assert not any(locks.iterdir())
+
+
 def test_cron_wrapper_rejects_unknown_argument():
     proc = subprocess.run([str(REPO / "scripts" / "daily_update.sh"), "--dayz", "3"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown argument '--dayz'" in proc.stderr
