@@ -49,7 +49,8 @@ def main() -> int:
     state = work / "state.json"
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "quantmini.sandbox.server", "--s3-port", str(s3), "--rest-port", str(rest),
-         "--tickers", str(args.tickers), "--start", held[0].isoformat(), "--end", nxt.isoformat(), "--state-file", str(state)],
+         "--tickers", str(args.tickers), "--start", held[0].isoformat(), "--end", nxt.isoformat(),
+         "--datasets", "stocks_daily", "--state-file", str(state)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     while not state.exists():
@@ -57,7 +58,8 @@ def main() -> int:
     env = dict(os.environ, MASSIVE_S3_ACCESS_KEY="bench", MASSIVE_S3_SECRET_KEY="bench", PATH=f"{BIN}:{os.environ['PATH']}")
 
     def smk(workdir: Path, *extra: str, **cfg: str) -> float:
-        conf = {"s3_endpoint": f"http://127.0.0.1:{s3}", "rest_base_url": f"http://127.0.0.1:{rest}", **cfg}
+        conf = {"s3_endpoint": f"http://127.0.0.1:{s3}", "rest_base_url": f"http://127.0.0.1:{rest}",
+                "datasets": "[stocks_daily]", **cfg}
         cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in conf.items()], *extra]
         t0 = time.perf_counter()
