@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,12 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(REPO))
+from quantmini.sandbox.control import free_port  # noqa: E402
 
 
 def main() -> int:
@@ -38,7 +33,6 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--end", default="2024-05-31", help="last session held by the lake")
     args = ap.parse_args()
-    sys.path.insert(0, str(REPO))
     from quantmini.sessions import sessions_between, sessions_ending
     import datetime as dt
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO))
+from quantmini.sandbox.control import free_port  # noqa: E402
 DATASETS = ["stocks_daily", "stocks_minute", "options_daily", "options_minute"]
 
 CHILD_OURS = """
@@ -66,12 +67,6 @@ def run_child(code: str, *args: str) -> tuple[float, int, float]:
         raise RuntimeError(f"child failed: {args}")
     seconds, rows = out.split()
     return float(seconds), int(rows), usage.ru_maxrss / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> int:

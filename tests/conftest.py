@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from quantmini.sandbox.control import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -27,12 +28,6 @@ SANDBOX_END = "2024-06-28"
 SANDBOX_TICKERS = 300
 INTRADAY_DAYS = 3  # minute and options files for 2024-06-26 .. 2024-06-28
 OPTION_UNDERLYINGS = 12
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

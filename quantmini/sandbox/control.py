@@ -13,6 +13,15 @@ from pathlib import Path
 DEFAULT_STATE_DIR = ".sandbox"
 
 
+def free_port() -> int:
+    """A free TCP port on loopback (for sandboxes started by tests and benchmarks)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def state_dir() -> Path:
     return Path(os.environ.get("QUANTMINI_SANDBOX_DIR", DEFAULT_STATE_DIR))
 
