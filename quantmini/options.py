@@ -61,19 +61,40 @@ def parse_contracts(tickers: pa.Array | pa.ChunkedArray, repeated: bool = True) 
 
 
 def _parse_distinct(tickers: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
-    ok = pc.fill_null(pc.match_substring_regex(tickers, PATTERN), False)
-    tail = pc.utf8_slice_codeunits(tickers, -15)  # YYMMDD + C/P + 8-digit strike
-    underlying = pc.utf8_slice_codeunits(tickers, 2, -15)
-    yymmdd = pc.if_else(ok, pc.utf8_slice_codeunits(tail, 0, 6), pa.scalar(None, pa.string()))
-    expiry = pc.cast(pc.strptime(yymmdd, format="%y%m%d", unit="s", error_is_null=True), pa.date32())
-    ok = pc.and_(ok, pc.is_valid(expiry))
-    ctype = pc.if_else(pc.equal(pc.utf8_slice_codeunits(tail, 6, 7), "C"), pa.scalar("call"), pa.scalar("put"))
-    digits = pc.if_else(ok, pc.utf8_slice_codeunits(tail, 7, 15), pa.scalar(None, pa.string()))
-    strike = pc.divide(pc.cast(digits, pa.int64()), 1000.0)
+    """Parse by fixed-width pieces. The pieces repeat a lot (a day has a few thousand roots,
+    a dozen expiries, a few thousand strikes), so each is validated and converted on its
+    distinct values only and taken back to the rows."""
+    long_enough = pc.greater_equal(pc.utf8_length(tickers), 18)
+    prefixed = pc.starts_with(tickers, "O:")
+    root = pc.utf8_slice_codeunits(tickers, 2, -15)
+    yymmdd = pc.utf8_slice_codeunits(tickers, -15, -9)
+    kind = pc.utf8_slice_codeunits(tickers, -9, -8)
+    digits = pc.utf8_slice_codeunits(tickers, -8)
+
+    def on_distinct(values: pa.Array, convert) -> pa.Array:
+        enc = pc.dictionary_encode(values)
+        return pc.take(convert(enc.dictionary), enc.indices)
+
+    root_ok = on_distinct(root, lambda d: pc.match_substring_regex(d, r"^[A-Z0-9.]{1,10}$"))
+    expiry = on_distinct(
+        yymmdd, lambda d: pc.cast(pc.strptime(pc.if_else(pc.match_substring_regex(d, r"^[0-9]{6}$"), d, pa.scalar(None, pa.string())),
+                                              format="%y%m%d", unit="s", error_is_null=True), pa.date32())
+    )
+    strike = on_distinct(
+        digits, lambda d: pc.divide(pc.cast(pc.if_else(pc.match_substring_regex(d, r"^[0-9]{8}$"), d, pa.scalar(None, pa.string())),
+                                            pa.int64()), 1000.0)
+    )
+    is_call = pc.equal(kind, "C")
+    kind_ok = pc.or_(is_call, pc.equal(kind, "P"))
+    ok = pc.fill_null(
+        pc.and_(pc.and_(pc.and_(long_enough, prefixed), pc.and_(root_ok, kind_ok)), pc.and_(pc.is_valid(expiry), pc.is_valid(strike))),
+        False,
+    )
+    null = pa.scalar(None, pa.string())
     cols = {
-        "underlying": pc.if_else(ok, underlying, pa.scalar(None, pa.string())),
+        "underlying": pc.if_else(ok, root, null),
         "expiration_date": pc.if_else(ok, expiry, pa.scalar(None, pa.date32())),
-        "contract_type": pc.if_else(ok, ctype, pa.scalar(None, pa.string())),
+        "contract_type": pc.if_else(ok, pc.if_else(is_call, pa.scalar("call"), pa.scalar("put")), null),
         "strike": pc.if_else(ok, strike, pa.scalar(None, pa.float64())),
     }
     return cols, ok
