@@ -295,14 +295,17 @@ def _is_sorted(table: pa.Table, spec: BronzeSpec, keys: tuple[str, ...] | None =
     n = table.num_rows
     if n < 2:
         return True
-    # Lexicographic order on the sort keys, vectorised over neighbouring rows.
-    less = pa.array([False] * (n - 1))
-    equal = pa.array([True] * (n - 1))
+    # Lexicographic order on the keys, vectorised over neighbouring rows.
+    less = equal = None
     for k in keys:
         col = _key_column(table.column(k))
         a, b = col.slice(0, n - 1), col.slice(1)
-        less = pc.or_(less, pc.and_(equal, pc.less(a, b)))
-        equal = pc.and_(equal, pc.equal(a, b))
+        lt, eq = pc.less(a, b), pc.equal(a, b)
+        if less is None:
+            less, equal = lt, eq
+        else:
+            less = pc.or_(less, pc.and_(equal, lt))
+            equal = pc.and_(equal, eq)
     return pc.all(pc.or_(less, equal)).as_py()
 
 
