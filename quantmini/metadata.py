@@ -127,12 +127,8 @@ class JobRecorder:
             error=error,
         )
         with atomic.atomic_path(self.path) as tmp:
-            text = json.dumps(sidecar.to_json(), indent=2) + "\n"
-            with open(tmp, "w") as fh:
-                fh.write(text[: len(text) // 2])
-                fh.flush()
-                crash_point("sidecar.mid_write")
-                fh.write(text[len(text) // 2 :])
+            tmp.write_text(json.dumps(sidecar.to_json(), indent=2) + "\n")
+            crash_point("sidecar.mid_write")  # written, not yet renamed into place
         return sidecar
 
 

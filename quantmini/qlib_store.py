@@ -111,6 +111,7 @@ class QlibStore:
             columns = {f: bars.column(f).to_numpy(zero_copy_only=False).astype("<f4") for f in FIELDS if f != "factor"}
             columns["factor"] = np.ones(len(tickers), dtype="<f4")
             new_symbols = 0
+            spans_changed = False
             halfway = len(tickers) // 2
             for row, code in enumerate(tickers):
                 if row == halfway:
@@ -123,15 +124,16 @@ class QlibStore:
                 if span is None:
                     instruments[code] = [day, day]
                     new_symbols += 1
-                else:
+                    spans_changed = True
+                elif not span[0] <= day <= span[1]:
                     span[0], span[1] = min(span[0], day), max(span[1], day)
-            self._write_instruments(instruments)
+                    spans_changed = True
+            if spans_changed:  # a rebuilt day inside every span leaves the file (and mtime) alone
+                self._write_instruments(instruments)
             return ApplyResult(day, len(tickers), new_symbols, len(calendar))
 
     def _write_instruments(self, instruments: dict[str, list[str]]) -> None:
         text = "".join(f"{code}\t{s}\t{e}\n" for code, (s, e) in sorted(instruments.items()))
-        if self.instruments_path.exists() and self.instruments_path.read_text() == text:
-            return  # unchanged: leave the file (and its mtime) alone
         atomic.write_text(self.instruments_path, text)
 
     def _check_names(self, tickers: list[str], instruments: dict[str, list[str]]) -> None:
