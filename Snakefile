@@ -15,6 +15,7 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 include: "rules/common.smk"
 include: "rules/landing.smk"
 include: "rules/bronze.smk"
+include: "rules/rest.smk"
 include: "rules/gold.smk"
 include: "rules/metadata.smk"
 

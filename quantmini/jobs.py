@@ -47,8 +47,8 @@ class JobResult(dict):
 
 
 @contextlib.contextmanager
-def recorded(lake: Lake, layer: str, data_type: str, date: str) -> Iterator[JobResult]:
-    recorder = JobRecorder(lake, layer, data_type, date)
+def recorded(lake: Lake, layer: str, data_type: str, date: str, part: str | None = None) -> Iterator[JobResult]:
+    recorder = JobRecorder(lake, layer, data_type, date, part)
     result = JobResult()
     try:
         yield result
@@ -62,8 +62,9 @@ def recorded(lake: Lake, layer: str, data_type: str, date: str) -> Iterator[JobR
     except BaseException as exc:
         message = redact(f"{type(exc).__name__}: {exc}")
         log.error("%s %s %s failed: %s", layer, data_type, date, message)
-        recorder.write("failed", error=message)
+        recorder.write("failed", error=message, **result.get("on_failure", {}))
         raise SystemExit(1) from None
+    result.pop("on_failure", None)
     records = int(result.pop("records", 0))
     size_mb = float(result.pop("size_mb", 0.0))
     recorder.write("success", records=records, size_mb=size_mb, **result)
@@ -112,3 +113,58 @@ def metadata_summary(lake_root: str, output: str, log_file: str) -> None:
     metadata.write_watermarks(lake, summaries)
     atomic.write_text(output, metadata.summary_tsv(summaries))
     log.info("\n%s", metadata.format_summary(summaries))
+
+
+def fundamental_tickers(config: dict, reference: str | None) -> list[str]:
+    """The tickers for fundamentals and ticker events: ``fundamental_tickers`` from config or,
+    when that is empty, the active common stocks of the reference tickers pull."""
+    configured = [str(t) for t in (config.get("fundamental_tickers") or [])]
+    if configured:
+        return configured
+    if not reference:
+        raise ValueError("config key 'fundamental_tickers' is empty and no reference tickers pull was given")
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(reference, columns=["ticker", "type", "active"])
+    keep = pc.and_(pc.equal(table["type"], "CS"), pc.equal(table["active"], True))
+    return sorted(set(table.filter(keep)["ticker"].to_pylist()))
+
+
+def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, window: str, output: str,
+                log_file: str, reference: str | None = None) -> None:
+    from .rest.client import RestClient
+    from .rest.datasets import REST_DATASETS, style_for
+    from .rest.pull import pull
+    from .rest.windows import Window
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    spec = REST_DATASETS[dataset]
+    with recorded(lake, "bronze", dataset, pull_date, part=window) as result:
+        style = style_for(spec, (config.get("rest_endpoints") or {}).get(dataset, "legacy"))
+        client = RestClient.from_config(config, lake_root)
+        result["on_failure"] = {"api_calls": 0}
+        try:
+            tickers = fundamental_tickers(config, reference) if spec.per_ticker else []
+            keep = None
+            if spec.filter_after_download and config.get("short_data_tickers", "fundamental") == "fundamental":
+                keep = set(fundamental_tickers(config, reference))
+            res = pull(client, spec, style, Window.parse(window), tickers, output, keep_tickers=keep)
+        finally:
+            result["on_failure"]["api_calls"] = client.api_calls
+            client.close()
+        result.update(
+            records=res.rows,
+            size_mb=res.bytes / 1e6,
+            endpoint=style,
+            api_calls=client.api_calls,
+            pages=client.stats.pages,
+            requests=res.requests,
+            rate_limit_wait_sec=round(client.limiter.waited, 3),
+            body_retries=client.stats.body_retries,
+        )
+        if keep is not None:
+            result.update(rows_downloaded=res.rows_downloaded, filtered_after_download=True, tickers_kept=len(keep))
+        if spec.per_ticker:
+            result.update(tickers=len(tickers), not_found=res.not_found)

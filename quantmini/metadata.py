@@ -18,6 +18,7 @@ from typing import Iterable, Iterator
 from . import atomic
 from .faults import crash_point
 from .paths import Lake
+from .rest.datasets import REST_DATASETS
 from .secrets import redact
 from .sessions import sessions_between
 
@@ -52,11 +53,12 @@ class Sidecar:
     symbol: str | None = None
     error: str | None = None
     timestamp: str = ""
+    window: str | None = None  # REST pulls: the window of the pull dated `date`
 
     def to_json(self) -> dict:
         if self.status not in STATUSES:
             raise ValueError(f"sidecar status must be one of {STATUSES}, got {self.status!r}")
-        return {
+        out = {
             "data_type": self.data_type,
             "date": self.date,
             "symbol": self.symbol,
@@ -66,6 +68,9 @@ class Sidecar:
             "statistics": self.statistics.to_json(),
             "error": redact(self.error) if self.error else None,
         }
+        if self.window:
+            out["window"] = self.window
+        return out
 
     @classmethod
     def from_json(cls, obj: dict) -> "Sidecar":
@@ -85,6 +90,7 @@ class Sidecar:
             symbol=obj.get("symbol"),
             error=obj.get("error"),
             timestamp=obj.get("timestamp", ""),
+            window=obj.get("window"),
         )
 
 
@@ -105,12 +111,13 @@ class JobRecorder:
     (an earlier run's record is gone before this run touches the data).
     """
 
-    def __init__(self, lake: Lake, layer: str, data_type: str, date: str):
+    def __init__(self, lake: Lake, layer: str, data_type: str, date: str, part: str | None = None):
         self.lake = lake
         self.layer = layer
         self.data_type = data_type
         self.date = date
-        self.path = Path(lake.sidecar(layer, data_type, date))
+        self.part = part
+        self.path = Path(lake.sidecar(layer, data_type, date, part))
         self.started = time.monotonic()
         self.path.unlink(missing_ok=True)
 
@@ -125,6 +132,7 @@ class JobRecorder:
             status=status,
             statistics=Statistics(records=records, file_size_mb=size_mb, processing_time_sec=self.elapsed(), extra=extra),
             error=error,
+            window=self.part,
         )
         with atomic.atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(sidecar.to_json(), indent=2) + "\n")
@@ -197,6 +205,8 @@ def summarize(sidecars: Iterable[Sidecar]) -> list[DatasetSummary]:
         dates = sorted(ok_dates[key])
         if dates:
             s.first, s.watermark = dates[0], dates[-1]
+            if s.data_type in REST_DATASETS:
+                continue  # pulled on a schedule, not every session: no session gaps
             expected = sessions_between(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
             s.gaps = [d.isoformat() for d in expected if d.isoformat() not in ok_dates[key]]
     return sorted(groups.values(), key=lambda s: (order.get(s.layer, 9), s.data_type))

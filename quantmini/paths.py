@@ -42,6 +42,13 @@ class Lake:
         y, m, d = split_date(date)
         return f"{self.bronze_dir(dataset)}/year={y}/month={m}/day={d}/part.parquet"
 
+    def bronze_rest(self, dataset: str, pull_date: str, window: str) -> str:
+        """One REST pull: an immutable partition keyed by pull date and window."""
+        return f"{self.bronze_dir(dataset)}/pull_date={pull_date}/window={window}/part.parquet"
+
+    def rest_limiter_dir(self) -> str:
+        return f"{self.root}/.quantmini/rate_limit"
+
     # gold ----------------------------------------------------------------------------------
     def qlib_root(self) -> str:
         return f"{self.root}/gold/qlib"
@@ -55,9 +62,12 @@ class Lake:
     def metadata_root(self) -> str:
         return f"{self.root}/metadata"
 
-    def sidecar(self, layer: str, data_type: str, date: str) -> str:
+    def sidecar(self, layer: str, data_type: str, date: str, part: str | None = None) -> str:
+        """``<date>.json``; a dataset with several targets per date (REST pulls: one per
+        window) adds the part: ``<date>.<part>.json``."""
         y, m, _ = split_date(date)
-        return f"{self.metadata_root()}/{layer}/{data_type}/{y}/{m}/{date}.json"
+        name = f"{date}.{part}" if part else date
+        return f"{self.metadata_root()}/{layer}/{data_type}/{y}/{m}/{name}.json"
 
     def watermark(self, layer: str, data_type: str) -> str:
         return f"{self.metadata_root()}/{layer}/{data_type}/watermark.json"

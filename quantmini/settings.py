@@ -26,10 +26,51 @@ class RunPlan:
     datasets: tuple[str, ...]
     lake: Lake
     notice: str | None  # one line to tell the user when nothing is scheduled
+    pull_date: str = ""  # the calendar date the REST schedule is evaluated for
+    pulls: tuple = ()  # rest.schedule.Pull, due on pull_date
 
     @property
     def empty(self) -> bool:
-        return not self.sessions
+        return not self.sessions and not self.pulls
+
+
+def today_new_york(now: dt.datetime | None = None) -> dt.date:
+    from .sessions import NEW_YORK
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
+    from zoneinfo import ZoneInfo
+
+    return now.astimezone(ZoneInfo(NEW_YORK)).date()
+
+
+def resolve_rest(config: dict, today: dt.datetime | None = None) -> tuple[str, tuple]:
+    """The REST pull date and the pulls due on it.
+
+    The pull date is ``pull_date``, else ``date``, else ``end``, else today in New York: the
+    schedule is by calendar day (fundamentals on Sundays), not by trading session.
+    """
+    from .rest.datasets import REST_DATASETS
+    from .rest.schedule import pulls_for
+
+    names = config.get("rest_datasets")
+    names = tuple(REST_DATASETS) if names is None else tuple(names)
+    force = tuple(config.get("rest_force") or ())
+    for key, values in (("rest_datasets", names), ("rest_force", force)):
+        for name in values:
+            if name not in REST_DATASETS:
+                raise ConfigError(f"config key '{key}': unknown REST dataset {name!r} (known: {', '.join(REST_DATASETS)})")
+    for key in ("pull_date", "date", "end"):
+        if not _blank(config.get(key)):
+            day = parse_date(key, config.get(key))
+            break
+    else:
+        day = today_new_york(today)
+    if not names and not force:
+        return day.isoformat(), ()
+    pulls = pulls_for(day, names, config.get("rest_schedule"), config.get("rest_windows"), force)
+    return day.isoformat(), tuple(pulls)
 
 
 def parse_date(key: str, value) -> dt.date:
@@ -48,7 +89,17 @@ def _blank(value) -> bool:
 
 
 def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
-    datasets = tuple(config.get("datasets") or KNOWN_DATASETS)
+    plan = _resolve_flatfiles(config, today)
+    pull_date, pulls = resolve_rest(config, today)
+    notice = plan.notice
+    if notice and pulls:
+        notice += f"; REST pulls for {pull_date} still run"
+    return RunPlan(plan.sessions, plan.datasets, plan.lake, notice, pull_date, pulls)
+
+
+def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPlan:
+    datasets = config.get("datasets")
+    datasets = KNOWN_DATASETS if datasets is None else tuple(datasets)
     for name in datasets:
         if name not in KNOWN_DATASETS:
             raise ConfigError(f"config key 'datasets': unknown dataset {name!r} (known: {', '.join(KNOWN_DATASETS)})")

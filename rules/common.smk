@@ -12,6 +12,8 @@ from snakemake.utils import validate
 from quantmini import settings
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 from quantmini.paths import Lake
+from quantmini.rest.datasets import REST_DATASETS
+from quantmini.rest.schedule import latest_due
 
 
 def _config_error(message):
@@ -67,6 +69,9 @@ wildcard_constraints:
     asset=r"[a-z0-9_]+",
     feed=r"[a-z0-9_]+_v1",
     dataset="|".join(FLATFILE_DATASETS),
+    rest_dataset="|".join(REST_DATASETS),
+    pull_date=r"\d{4}-\d{2}-\d{2}",
+    window=r"[a-z0-9_\-]+",
 
 
 def lake_root(wildcards):
@@ -131,6 +136,39 @@ def dataset_targets(dataset, date):
     return targets
 
 
+def needs_reference_tickers(dataset):
+    """Whether a pull takes its ticker list from the reference tickers (config list empty)."""
+    spec = REST_DATASETS[dataset]
+    if config.get("fundamental_tickers"):
+        return False
+    if spec.per_ticker:
+        return True
+    return spec.filter_after_download and config.get("short_data_tickers", "fundamental") == "fundamental"
+
+
+def reference_tickers_for_pull(wildcards):
+    """The active reference tickers of the latest tickers pull on or before this pull date."""
+    if not needs_reference_tickers(wildcards.rest_dataset):
+        return {}
+    day = latest_due(
+        "tickers",
+        settings.parse_date("pull_date", wildcards.pull_date),
+        config.get("rest_schedule"),
+    )
+    return {"reference": RUN.lake.bronze_rest("tickers", day.isoformat(), "active")}
+
+
+def rest_targets():
+    """The REST pulls due on the run's pull date (see quantmini/rest/schedule.py)."""
+    return [
+        RUN.lake.bronze_rest(p.dataset, RUN.pull_date, p.window.name) for p in RUN.pulls
+    ]
+
+
+def run_targets():
+    return window_targets() + rest_targets()
+
+
 def window_targets():
     return [
         target
@@ -143,4 +181,4 @@ def window_targets():
 def get_final_output():
     if RUN.empty:
         return []
-    return window_targets() + [f"{LAKE}/metadata/summary.tsv"]
+    return run_targets() + [f"{LAKE}/metadata/summary.tsv"]

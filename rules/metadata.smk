@@ -3,7 +3,7 @@
 
 rule metadata_summary:
     input:
-        window_targets(),
+        run_targets(),
     output:
         report(
             f"{LAKE}/metadata/summary.tsv",

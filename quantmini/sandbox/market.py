@@ -20,12 +20,12 @@ import datetime as dt
 import gzip
 import string
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
 
-from ..sessions import NEW_YORK, is_session, previous_session
+from ..sessions import NEW_YORK, is_session, previous_session, sessions_between
 
 EPOCH_START = dt.date(2000, 1, 3)
 EPOCH_END = dt.date(2030, 12, 31)
@@ -47,6 +47,8 @@ class Scripted:
     delist_date: dt.date = EPOCH_END  # last session it trades
     dividend_yield: float = 0.0  # per quarter
     avg_volume: float = 5e6
+    former: tuple[tuple[str, dt.date], ...] = ()  # (old symbol, first session under the new one)
+    kind: str = "CS"  # reference ticker type
 
 
 SCRIPTED: tuple[Scripted, ...] = (
@@ -56,22 +58,38 @@ SCRIPTED: tuple[Scripted, ...] = (
     Scripted("GOOGL", dt.date(2024, 6, 14), 178.37, ((dt.date(2022, 7, 18), 20.0),), dividend_yield=0.0011, avg_volume=3e7),
     Scripted("AMZN", dt.date(2024, 6, 14), 183.66, ((dt.date(2022, 6, 6), 20.0),), avg_volume=4e7),
     Scripted("GE", dt.date(2024, 6, 14), 160.0, ((dt.date(2021, 8, 2), 0.125),), dividend_yield=0.002, avg_volume=5e6),
-    Scripted("SPY", dt.date(2024, 6, 14), 542.78, (), dividend_yield=0.003, avg_volume=4e7),
+    Scripted("SPY", dt.date(2024, 6, 14), 542.78, (), dividend_yield=0.003, avg_volume=4e7, kind="ETF"),
     Scripted("MSFT", dt.date(2024, 6, 14), 442.57, (), dividend_yield=0.0017, avg_volume=2e7),
     Scripted("BRK.A", dt.date(2024, 6, 14), 610000.0, (), avg_volume=5e3),
     Scripted("BRK.B", dt.date(2024, 6, 14), 405.0, (), avg_volume=3e6),
-    Scripted("ALLpB", dt.date(2024, 6, 14), 25.3, (), dividend_yield=0.014, avg_volume=4e4),
+    Scripted("ALLpB", dt.date(2024, 6, 14), 25.3, (), dividend_yield=0.014, avg_volume=4e4, kind="PFD"),
     Scripted("PRN", dt.date(2024, 6, 14), 140.0, (), avg_volume=2e4),
     # Events inside the reference window 2024-06-07 .. 2024-06-20 (Juneteenth 06-19 closed):
     Scripted("QMRS", dt.date(2024, 6, 14), 12.0, ((dt.date(2024, 6, 17), 0.1),), avg_volume=2e5),  # 1-for-10 reverse
     Scripted("QMFS", dt.date(2024, 6, 14), 30.0, ((dt.date(2024, 6, 12), 3.0),), dividend_yield=0.004, avg_volume=8e5),
     Scripted("QMIPO", dt.date(2024, 6, 14), 21.0, (), list_date=dt.date(2024, 6, 12), avg_volume=1e6),
     Scripted("QMDL", dt.date(2024, 6, 14), 4.0, (), delist_date=dt.date(2024, 6, 14), avg_volume=1e5),
+    # A ticker change: trades as QMOLD through 2024-06-18, as QMNEW from 2024-06-20.
+    Scripted("QMNEW", dt.date(2024, 6, 14), 50.0, (), former=(("QMOLD", dt.date(2024, 6, 20)),), avg_volume=3e5),
 )
+# Scripted names the random universe was sized against; later additions do not shift the
+# random draws (so every earlier synthetic value stays the same).
+_N_SCRIPTED_BASE = 16
 
 
 def _ord(d: dt.date) -> int:
     return d.toordinal()
+
+
+@lru_cache(maxsize=1)
+def _session_ords() -> np.ndarray:
+    """XNYS sessions over the market's epoch; weekdays past the calendar's last known session."""
+    from ..sessions import xnys
+
+    last = min(EPOCH_END, xnys().last_session.date())
+    known = [d.toordinal() for d in sessions_between(EPOCH_START, last)]
+    later = pd.bdate_range(last + dt.timedelta(days=1), EPOCH_END)
+    return np.array(known + [d.toordinal() for d in later.date], dtype=np.int64)
 
 
 def window_start_ns(day: dt.date) -> int:
@@ -107,6 +125,8 @@ class Universe:
     split_ord: np.ndarray
     split_ratio: np.ndarray
     index: dict[str, int] = field(default_factory=dict)
+    renames: list = field(default_factory=list)  # (index, old symbol, first ordinal of the new one)
+    kind: np.ndarray | None = None
 
 
 class Market:
@@ -124,7 +144,7 @@ class Market:
     def universe(self) -> Universe:
         rng = np.random.default_rng([self.seed, 0])
         n_script = len(SCRIPTED)
-        n_core = int(self.n_tickers * 0.85) - n_script
+        n_core = int(self.n_tickers * 0.85) - _N_SCRIPTED_BASE
         # Churned names: lifetimes of 1-10 years, enough of them that ~15% of the active
         # set is mid-life on any day (so names list and delist every few sessions).
         span_days = _ord(EPOCH_END) - _ord(EPOCH_START)
@@ -177,8 +197,27 @@ class Market:
             split_ord=np.concatenate([np.array([_ord(d) for s in sc for d, _ in s.splits], dtype=np.int64), split_ord]),
             split_ratio=np.concatenate([np.array([r for s in sc for _, r in s.splits], dtype=float), split_ratio]),
         )
+        # Listings start on a session (a name's first bar is its listing day).
+        sessions = _session_ords()
+        late = u.list_ord > _ord(EPOCH_START)
+        u.list_ord[late] = sessions[np.minimum(np.searchsorted(sessions, u.list_ord[late]), sessions.size - 1)]
         u.index = {s: i for i, s in enumerate(all_symbols)}
+        u.renames = [(i, old, _ord(first)) for i, s in enumerate(sc) for old, first in s.former]
+        u.index.update({old: i for i, old, _ in u.renames})
+        kinds = np.where(np.arange(n_random) % 10 == 7, "ETF", "CS").astype(object)
+        u.kind = np.concatenate([np.array([s.kind for s in sc], dtype=object), kinds])
         return u
+
+    def symbols_on(self, day_ord: int) -> np.ndarray:
+        """Every index's ticker on a day: renamed names carry their old symbol before the change."""
+        u = self.universe
+        if not u.renames:
+            return u.symbols
+        out = u.symbols.copy()
+        for i, old, first in u.renames:
+            if day_ord < first:
+                out[i] = old
+        return out
 
     def _random_symbols(self, rng: np.random.Generator, n: int) -> np.ndarray:
         reserved = {s.symbol for s in SCRIPTED}
@@ -230,7 +269,7 @@ class Market:
         rng = np.random.default_rng([self.seed, 1, o])
         n = u.symbols.size
         e = rng.standard_normal((6, n))
-        trades = rng.random(n) < u.liquidity
+        trades = (rng.random(n) < u.liquidity) | (u.list_ord == o)
         mask = self.listed(o) & trades
         level = self._adjusted_level(o)
         close = level * np.exp(u.sigma * e[0])
@@ -249,7 +288,7 @@ class Market:
         idx = np.flatnonzero(mask)
         df = pd.DataFrame(
             {
-                "ticker": u.symbols[idx],
+                "ticker": self.symbols_on(o)[idx],
                 "volume": volume[idx],
                 "open": open_r[idx],
                 "close": close_r[idx],

@@ -154,7 +154,8 @@ def serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"quantmini sandbox: unknown dataset(s) {unknown} (known: {', '.join(FLATFILE_DATASETS)})")
     objects = flatfiles.publish_range(start, end, datasets, args.intraday_days)
     ref = {"ff": flatfiles}
-    app = create_app(market, os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY), fixtures, admin=admin_routes(ref))
+    app = create_app(market, os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY), fixtures, admin=admin_routes(ref),
+                     as_of=end, rate_limit=args.rate_limit, rate_period=args.rate_period)
     rest = make_server(args.host, args.rest_port, app, threaded=True)
     state = SandboxState(
         pid=os.getpid(),
@@ -201,6 +202,9 @@ def parser() -> argparse.ArgumentParser:
                    help="publish minute and options files for the last N sessions of the range")
     p.add_argument("--option-underlyings", type=int, default=None, help="optionable names (default tickers/5)")
     p.add_argument("--no-fixtures", action="store_true", help="serve synthetic data only")
+    p.add_argument("--rate-limit", type=int, default=0,
+                   help="REST calls allowed per --rate-period seconds, 429 above (0: unlimited; free tier is 5 per 60)")
+    p.add_argument("--rate-period", type=float, default=60.0)
     p.add_argument("--state-file", type=Path, default=None)
     return p
 
