@@ -37,12 +37,28 @@ class Sandbox:
     state: dict
     fixtures: str | None
 
-    def post(self, path: str) -> dict:
+    def post(self, path: str, json_body: dict | None = None) -> dict:
         import requests
 
-        r = requests.post(self.rest_url + path, timeout=60)
+        r = requests.post(self.rest_url + path, json=json_body, timeout=60)
         r.raise_for_status()
         return r.json()
+
+    def calls(self) -> dict:
+        import requests
+
+        return requests.get(self.rest_url + "/_sandbox/calls", timeout=10).json()
+
+    def faults(self, *faults: dict) -> dict:
+        return self.post("/_sandbox/faults", {"faults": list(faults)})
+
+    def clear_faults(self) -> None:
+        import requests
+
+        requests.delete(self.rest_url + "/_sandbox/faults", timeout=10).raise_for_status()
+
+    def rate_limit(self, calls: int, period: float = 60.0) -> dict:
+        return self.post(f"/_sandbox/rate_limit?calls={calls}&period={period}")
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +105,8 @@ def workflow_env(extra: dict | None = None) -> dict:
 def run_workflow(workdir: Path, sandbox: Sandbox, *args: str, config: dict | None = None, env: dict | None = None,
                  check: bool = True) -> subprocess.CompletedProcess:
     """Run the real workflow (demo profile) in ``workdir`` against the sandbox."""
-    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]"}
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
+           "rest_datasets": "[]", "rate_limit_calls": 0}
     cfg.update(config or {})
     cmd = [
         SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),

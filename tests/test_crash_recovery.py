@@ -17,7 +17,7 @@ from .conftest import REPO, SNAKEMAKE, run_workflow, workflow_env
 
 pytestmark = pytest.mark.workflow
 
-CONFIG = {"start": "2024-06-27", "end": "2024-06-28", "datasets": "[stocks_daily,stocks_minute]"}
+CONFIG = {"start": "2024-06-27", "end": "2024-06-28", "datasets": "[stocks_daily,stocks_minute]", "rest_datasets": "[]"}
 VOLATILE = {"timestamp", "processing_time_sec"}
 
 

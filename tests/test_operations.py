@@ -22,7 +22,7 @@ def test_cluster_profile_runs_the_same_workflow(tmp_path, sandbox):
         "--cluster-generic-submit-cmd", str(REPO / "profiles" / "cluster" / "submit.sh"),
         "--latency-wait", "5",
         "--config", f"s3_endpoint={sandbox.s3_endpoint}", f"rest_base_url={sandbox.rest_url}", "date=2024-06-14",
-        "datasets=[stocks_daily]",
+        "datasets=[stocks_daily]", "rest_datasets=[]",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]

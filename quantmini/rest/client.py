@@ -26,7 +26,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ..secrets import get_credential, redact
+from ..secrets import RedactingFilter, get_credential, redact
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("quantmini.rest")
@@ -80,6 +80,18 @@ class RestSettings:
         return Path(lake_root) / ".quantmini" / "rate_limit" / f"{host}.json"
 
 
+# urllib3 logs the URL (and so an ``apiKey`` parameter) when it retries; redact at the source
+# so every handler, including ones we do not install, sees the masked record.
+_URLLIB3_LOGGERS = ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.connection")
+
+
+def _redact_urllib3_logs() -> None:
+    for name in _URLLIB3_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+            logger.addFilter(RedactingFilter())
+
+
 def _limited_retry(limiter: RateLimiter) -> type[Retry]:
     """A Retry whose pause before each retry also waits for the rate limit.
 
@@ -122,6 +134,7 @@ class RestClient:
     def __post_init__(self):
         key = get_credential(self.settings.api_key_env)  # registered for redaction
         self._key = key
+        _redact_urllib3_logs()
         retry = _limited_retry(self.limiter)(
             total=self.settings.max_retries,
             connect=self.settings.max_retries,

@@ -1,0 +1,82 @@
+"""The REST schedule (pure): which pulls a date makes, with the guide's default windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from quantmini import settings
+from quantmini.rest.datasets import REST_DATASETS
+from quantmini.rest.schedule import latest_due, pulls_for
+from quantmini.rest.windows import Window
+
+ALL = tuple(REST_DATASETS)
+
+
+def names(day: str, **kw) -> list[tuple[str, str]]:
+    return [(p.dataset, p.window.name) for p in pulls_for(dt.date.fromisoformat(day), kw.pop("datasets", ALL), **kw)]
+
+
+def test_a_weekday_pulls_corporate_actions_and_news():
+    assert names("2024-06-11") == [
+        ("dividends", "2024-05-12_2024-09-09"),
+        ("splits", "2024-05-12_2024-09-09"),
+        ("ipos", "2024-05-12_2024-09-09"),
+        ("news", "2024-06-10_2024-06-10"),
+    ]
+
+
+def test_monday_adds_short_data_and_reference_tickers():
+    got = names("2024-06-10")
+    assert ("short_interest", "2024-05-11_2024-06-10") in got and ("short_volume", "2024-05-11_2024-06-10") in got
+    assert ("tickers", "active") in got and ("tickers", "delisted") in got and len(got) == 8
+
+
+def test_sunday_adds_fundamentals_and_ticker_events():
+    got = names("2024-06-09")
+    assert ("fundamentals", "quarterly_2023-12-12_2024-06-09") in got
+    assert ("fundamentals", "annual_2023-06-10_2024-06-09") in got
+    assert ("ticker_events", "all") in got and len(got) == 7
+
+
+def test_first_of_month_adds_a_two_year_backfill():
+    got = names("2024-06-01")
+    for ds in ("dividends", "splits", "ipos"):
+        assert (ds, "2022-06-02_2024-06-01") in got and (ds, "2024-05-02_2024-08-30") in got
+    assert len(got) == 7
+
+
+def test_force_and_config_overrides():
+    got = names("2024-06-11", force=("fundamentals",))
+    assert [n for n, _ in got].count("fundamentals") == 2
+    got = names("2024-06-11", schedule={"corporate_actions": "never", "news": "tuesday"}, windows={"news_days": 3})
+    assert got == [("news", "2024-06-08_2024-06-10")]
+    assert names("2024-06-11", datasets=("news",)) == [("news", "2024-06-10_2024-06-10")]
+
+
+def test_latest_reference_pull_for_a_sunday_is_the_monday_before():
+    assert latest_due("tickers", dt.date(2024, 6, 9)) == dt.date(2024, 6, 3)
+    assert latest_due("tickers", dt.date(2024, 6, 10)) == dt.date(2024, 6, 10)
+
+
+@pytest.mark.parametrize("name", ["2024-05-12_2024-09-09", "quarterly_2023-12-12_2024-06-09", "active"])
+def test_window_names_round_trip(name):
+    assert Window.parse(name).name == name
+
+
+@pytest.mark.parametrize("bad", ["2024-09-09_2024-05-12", "Active", "2024-5-1_2024-06-01", "x_y"])
+def test_bad_window_names_are_refused(bad):
+    with pytest.raises(ValueError, match="window"):
+        Window.parse(bad)
+
+
+def test_pull_date_defaults_and_unknown_names():
+    plan = settings.resolve({"date": "2024-06-14", "datasets": []})
+    assert plan.pull_date == "2024-06-14" and plan.datasets == ()
+    assert settings.resolve({"end": "2024-06-10", "start": "2024-06-03", "pull_date": "2024-06-09"}).pull_date == "2024-06-09"
+    sunday = settings.resolve({"date": "2024-06-09"})
+    assert sunday.sessions == () and {p.dataset for p in sunday.pulls} >= {"fundamentals", "ticker_events"}
+    assert "REST pulls for 2024-06-09 still run" in sunday.notice
+    with pytest.raises(settings.ConfigError, match="config key 'rest_force': unknown REST dataset 'earnings'"):
+        settings.resolve({"date": "2024-06-14", "rest_force": ["earnings"]})
