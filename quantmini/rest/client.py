@@ -101,6 +101,12 @@ def _limited_retry(limiter: RateLimiter) -> type[Retry]:
 
     class LimitedRetry(Retry):
         def sleep(self, response=None):
+            if self.history:
+                last = self.history[-1]
+                cause = f"HTTP {last.status}" if last.status else type(last.error).__name__
+                wait = response.headers.get("Retry-After") if response is not None else None
+                log.warning("retrying GET %s after %s%s (retry %d)", redact(last.url), cause,
+                            f", Retry-After {wait}s" if wait else "", len(self.history))
             super().sleep(response)
             limiter.acquire()
 
