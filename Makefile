@@ -28,13 +28,17 @@ demo: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config \
 	  s3_endpoint=http://127.0.0.1:8555 rest_base_url=http://127.0.0.1:8556 date=2024-06-28 days_back=2 \
-	  "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]"
+	  "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]" rate_limit_calls=0
+	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config \
+	  s3_endpoint=http://127.0.0.1:8555 rest_base_url=http://127.0.0.1:8556 pull_date=2024-06-24 "datasets=[]" \
+	  "rest_force=[fundamentals,ticker_events]" rate_limit_calls=0
 	$(BIN)/quantmini metadata
 	@echo ""
 	@echo "Demo lake: $(CURDIR)/quantlake"
 	@echo "  landing/  raw flat files    quantlake/landing/us_stocks_sip/day_aggs_v1/2024/06/"
 	@echo "  bronze/   typed Parquet     quantlake/bronze/<dataset>/year=2024/month=06/day=DD/part.parquet"
 	@echo "            datasets: stocks_daily (06-03..06-28); stocks_minute, options_daily, options_minute (06-27, 06-28)"
+	@echo "            REST pulls: bronze/<dataset>/pull_date=D/window=W/part.parquet (06-28: corporate actions, news; 06-24: all nine)"
 	@echo "  gold/     Qlib store        quantlake/gold/qlib  (qlib.init(provider_uri='$(CURDIR)/quantlake/gold/qlib'))"
 	@echo "  metadata/ sidecars          quantlake/metadata/<layer>/<dataset>/YYYY/MM/YYYY-MM-DD.json"
 	@echo "The sandbox is still running for further runs; stop it with: make sandbox-stop"
@@ -49,6 +53,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/flatfiles.py
 	$(BIN)/python bench/dag_scale.py --days 250
+	$(BIN)/python bench/api_calls.py
 
 report: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --report quantlake/report.html

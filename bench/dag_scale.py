@@ -53,7 +53,7 @@ def main() -> int:
 
     def smk(workdir: Path, *extra: str, **cfg: str) -> float:
         conf = {"s3_endpoint": f"http://127.0.0.1:{s3}", "rest_base_url": f"http://127.0.0.1:{rest}",
-                "datasets": "[stocks_daily]", **cfg}
+                "datasets": "[stocks_daily]", "rest_datasets": "[]", **cfg}
         cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in conf.items()], *extra]
         t0 = time.perf_counter()

@@ -143,7 +143,10 @@ def needs_reference_tickers(dataset):
         return False
     if spec.per_ticker:
         return True
-    return spec.filter_after_download and config.get("short_data_tickers", "fundamental") == "fundamental"
+    return (
+        spec.filter_after_download
+        and config.get("short_data_tickers", "fundamental") == "fundamental"
+    )
 
 
 def reference_tickers_for_pull(wildcards):

@@ -61,8 +61,10 @@ def test_quantlake_root_overrides_config(monkeypatch):
 
 
 def test_window_without_sessions_has_notice():
-    plan = settings.resolve({"start": "2024-06-22", "end": "2024-06-23"})
+    plan = settings.resolve({"start": "2024-06-22", "end": "2024-06-23", "rest_datasets": []})
     assert plan.empty and "no XNYS trading session" in plan.notice
+    with_rest = settings.resolve({"start": "2024-06-22", "end": "2024-06-23"})
+    assert with_rest.sessions == () and with_rest.pulls and "REST pulls for 2024-06-23 still run" in with_rest.notice
 
 
 def test_huge_window_asks_for_batches():
