@@ -20,6 +20,10 @@ include: "rules/gold.smk"
 include: "rules/metadata.smk"
 
 
+onstart:
+    start_run()
+
+
 rule all:
     default_target: True
     input:

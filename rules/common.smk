@@ -9,7 +9,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from quantmini import settings
+from quantmini import guard, settings
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 from quantmini.paths import Lake
 from quantmini.rest.datasets import REST_DATASETS
@@ -185,3 +185,16 @@ def get_final_output():
     if RUN.empty:
         return []
     return run_targets() + [f"{LAKE}/metadata/summary.tsv"]
+
+
+def start_run():
+    """Endpoints first (nothing is written if one is unreachable), then the lake's lock."""
+    try:
+        guard.preflight(
+            config,
+            needs_s3=bool(RUN.sessions and RUN.datasets),
+            needs_rest=bool(RUN.pulls),
+        )
+        guard.hold_lake_lock(LAKE)
+    except (guard.Unreachable, guard.LakeBusy) as exc:
+        sys.exit(f"quantmini: {exc}")

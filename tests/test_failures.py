@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from quantmini.paths import Lake
 
 from .conftest import S3_SECRET, run_workflow
@@ -26,8 +28,13 @@ def test_unpublished_flat_file_is_pending_and_fails_that_target_only(tmp_path, s
     assert S3_SECRET not in proc.stderr + proc.stdout
 
 
-def test_missing_credentials_named(tmp_path, sandbox):
-    proc = run_workflow(tmp_path, sandbox, config={"date": "2024-06-28"}, env={"MASSIVE_S3_SECRET_KEY": ""}, check=False)
+@pytest.mark.parametrize("variable, config", [
+    ("MASSIVE_S3_SECRET_KEY", {"date": "2024-06-28"}),
+    ("MASSIVE_API_KEY", {"date": "2024-06-28", "datasets": "[]", "rest_datasets": "[news]"}),
+])
+def test_missing_credentials_named_before_anything_is_written(tmp_path, sandbox, variable, config):
+    proc = run_workflow(tmp_path, sandbox, config=config, env={variable: ""}, check=False)
     assert proc.returncode != 0
-    side = json.loads(Path(Lake(str(tmp_path / "quantlake")).sidecar("landing", "stocks_daily", "2024-06-28")).read_text())
-    assert side["status"] == "failed" and "MASSIVE_S3_SECRET_KEY is not set" in side["error"]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
+    assert len(lines) == 1 and f"credential {variable} is not set" in lines[0], proc.stderr[-2000:]
+    assert not (tmp_path / "quantlake").exists() and not (tmp_path / "logs").exists()

@@ -470,32 +470,47 @@ class Market:
 
     def dividends(self, start: dt.date, end: dt.date) -> pd.DataFrame:
         """Quarterly cash dividends with ex-dates in [start, end]: the amount is the quarterly
-        yield times the previous session's raw close."""
+        yield times the previous session's raw price level.
+
+        Each payer has a fixed cycle (month offset ``i % 3``, day ``5 + i % 20``, moved to the
+        next session); payers sharing a cycle share ex-dates, so prices are computed once per
+        ex-date for all of them.
+        """
         u = self.universe
         payers = np.flatnonzero(u.dividend_yield > 0)
+        cycle = (payers % 3) * 100 + (payers % 20)
         rows = []
-        for i in payers:
-            # Ex-dates on a fixed quarterly cycle per name: month offset and day from the seed.
-            month0 = int(i % 3) + 1
-            dom = 5 + int(i % 20)
+        levels: dict[int, np.ndarray] = {}
+        for key in np.unique(cycle).tolist():
+            group = payers[cycle == key]
+            month0, dom = key // 100 + 1, 5 + key % 100
             for year in range(start.year, end.year + 1):
                 for m in range(month0, 13, 3):
                     ex = dt.date(year, m, dom)
                     while not is_session(ex):
                         ex += dt.timedelta(days=1)
-                    if not (start <= ex <= end) or not (u.list_ord[i] < _ord(ex) <= u.delist_ord[i]):
+                    if not (start <= ex <= end):
                         continue
-                    prev = previous_session(ex - dt.timedelta(days=1))
-                    level = self._adjusted_level(_ord(prev))[i] * self.split_factor(_ord(prev))[i]
-                    rows.append(
-                        {
-                            "ticker": u.symbols[i],
-                            "ex_dividend_date": ex,
-                            "cash_amount": round(float(level * u.dividend_yield[i]), 4),
-                            "declaration_date": ex - dt.timedelta(days=21),
-                            "record_date": ex,
-                            "pay_date": ex + dt.timedelta(days=14),
-                            "frequency": 4,
-                        }
-                    )
-        return pd.DataFrame(rows)
+                    o = _ord(ex)
+                    live = group[(u.list_ord[group] < o) & (u.delist_ord[group] >= o)]
+                    if not live.size:
+                        continue
+                    prev = _ord(previous_session(ex - dt.timedelta(days=1)))
+                    if prev not in levels:
+                        levels[prev] = self._adjusted_level(prev) * self.split_factor(prev)
+                    amounts = np.round(levels[prev][live] * u.dividend_yield[live], 4)
+                    names = self.symbols_on(o)[live]
+                    for sym, amount in zip(names.tolist(), amounts.tolist()):
+                        rows.append(
+                            {
+                                "ticker": sym,
+                                "ex_dividend_date": ex,
+                                "cash_amount": float(amount),
+                                "declaration_date": ex - dt.timedelta(days=21),
+                                "record_date": ex,
+                                "pay_date": ex + dt.timedelta(days=14),
+                                "frequency": 4,
+                            }
+                        )
+        columns = ["ticker", "ex_dividend_date", "cash_amount", "declaration_date", "record_date", "pay_date", "frequency"]
+        return pd.DataFrame(rows, columns=columns).sort_values(["ex_dividend_date", "ticker"]).reset_index(drop=True)

@@ -231,6 +231,12 @@ class Api:
         self.ref = ref
         self.endpoints = endpoints()
         self._records = lru_cache(maxsize=16)(self._records_uncached)
+        # Generated candidates by (source, date range): per-ticker queries over the same
+        # window (vX financials, one call per ticker) filter one generated set.
+        self._generated = lru_cache(maxsize=16)(self._generate)
+
+    def _generate(self, source, lo, hi) -> tuple[dict, ...]:
+        return tuple(source(self.ref, lo, hi, {}))
 
     def _records_uncached(self, path: str, query: tuple[tuple[str, str], ...]) -> tuple[dict, ...]:
         ep = self.endpoints[path]
@@ -238,11 +244,8 @@ class Api:
         if ep.ignore_ticker:
             params = {k: v for k, v in params.items() if not k.startswith("ticker")}
         filters = {k: v for k, v in params.items() if k not in RESERVED}
-        if ep.range_field:
-            lo, hi = _bounds(filters, ep.range_field, self.ref.as_of)
-            records = ep.source(self.ref, lo, hi, filters)
-        else:
-            records = ep.source(self.ref, None, None, filters)
+        lo, hi = _bounds(filters, ep.range_field, self.ref.as_of) if ep.range_field else (None, None)
+        records = self._generated(ep.source, lo, hi)
         records = [r for r in records if matches(r, filters, ep.aliases)]
         return tuple(sort_records(records, ep, params))
 

@@ -1,0 +1,89 @@
+"""Before the first job of a run: one Snakemake process per lake, and endpoints that answer.
+
+Snakemake's own lock lives in the working directory (``.snakemake/locks``), so two runs from
+two working directories on the same lake would both proceed. The run therefore takes an
+exclusive ``flock`` on ``<lake>/.quantmini/run.lock`` for the life of the Snakemake process
+(released by the kernel however the process ends, SIGKILL included). The cron wrapper's
+lock is a different file, so the wrapper's own run is not refused.
+
+The preflight opens a TCP connection to each endpoint the run will use, so an unreachable
+host is one line naming the config key instead of a failed job per target.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+_HELD: list = []  # open lock files, kept for the life of the process
+
+
+class LakeBusy(RuntimeError):
+    pass
+
+
+class Unreachable(RuntimeError):
+    pass
+
+
+def lock_path(lake_root: str) -> Path:
+    return Path(lake_root) / ".quantmini" / "run.lock"
+
+
+def hold_lake_lock(lake_root: str) -> Path:
+    path = lock_path(lake_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise LakeBusy(
+            f"another run is using the lake {lake_root} (process {holder}, lock {path}); "
+            "wait for it to finish, or stop it, then run again"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()} on {socket.gethostname()}\n")
+    fh.flush()
+    _HELD.append(fh)
+    return path
+
+
+def check_reachable(key: str, url: str, timeout: float = 5.0) -> None:
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        raise Unreachable(f"config key '{key}': {url!r} has no host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise Unreachable(f"config key '{key}': cannot reach {url} ({reason}); check the address and the network") from None
+
+
+def preflight(config: dict, needs_s3: bool, needs_rest: bool) -> None:
+    """Credentials present and endpoints reachable, for the services this run will use."""
+    from .secrets import MissingCredential, get_credential
+
+    names = []
+    if needs_s3:
+        names += [config.get("s3_access_key_env", "MASSIVE_S3_ACCESS_KEY"), config.get("s3_secret_key_env", "MASSIVE_S3_SECRET_KEY")]
+    if needs_rest:
+        names.append(config.get("api_key_env", "MASSIVE_API_KEY"))
+    for name in names:
+        try:
+            get_credential(name)
+        except MissingCredential as exc:
+            raise Unreachable(str(exc)) from None
+    if needs_s3:
+        check_reachable("s3_endpoint", str(config.get("s3_endpoint", "https://files.massive.com")))
+    if needs_rest:
+        check_reachable("rest_base_url", str(config.get("rest_base_url", "https://api.massive.com")))
