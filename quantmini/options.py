@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -60,41 +61,79 @@ def parse_contracts(tickers: pa.Array | pa.ChunkedArray, repeated: bool = True) 
     return out, int(unparsed or 0)
 
 
+@lru_cache(maxsize=1)
+def _yymmdd_days():
+    """Days since 1970-01-01 for every YYMMDD 000101..991231 (-1 where not a date): a day of
+    contracts has a few dozen expiries, so a lookup beats date arithmetic per row."""
+    import numpy as np
+
+    table = np.full(1_000_000, -1, dtype=np.int32)
+    start = dt.date(2000, 1, 1)
+    for offset in range((dt.date(2099, 12, 31) - start).days + 1):
+        d = start + dt.timedelta(days=offset)
+        table[(d.year - 2000) * 10000 + d.month * 100 + d.day] = (d - dt.date(1970, 1, 1)).days
+    return table
+
+
 def _parse_distinct(tickers: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
-    """Parse by fixed-width pieces. The pieces repeat a lot (a day has a few thousand roots,
-    a dozen expiries, a few thousand strikes), so each is validated and converted on its
-    distinct values only and taken back to the rows."""
-    long_enough = pc.greater_equal(pc.utf8_length(tickers), 18)
-    prefixed = pc.starts_with(tickers, "O:")
-    root = pc.utf8_slice_codeunits(tickers, 2, -15)
-    yymmdd = pc.utf8_slice_codeunits(tickers, -15, -9)
-    kind = pc.utf8_slice_codeunits(tickers, -9, -8)
-    digits = pc.utf8_slice_codeunits(tickers, -8)
+    """Parse the fixed 15-byte tail (YYMMDD, C|P, strike x 1000) straight from the Arrow
+    string buffers with numpy, and validate roots on their distinct values only: a day of
+    options lists a million contracts but a few thousand roots."""
+    import numpy as np
 
-    def on_distinct(values: pa.Array, convert) -> pa.Array:
-        enc = pc.dictionary_encode(values)
-        return pc.take(convert(enc.dictionary), enc.indices)
+    n = len(tickers)
+    if tickers.type != pa.string():
+        tickers = pc.cast(tickers, pa.string())
+    if tickers.null_count:
+        tickers = pc.fill_null(tickers, "")
+    offsets = np.frombuffer(tickers.buffers()[1], dtype=np.int32)[tickers.offset : tickers.offset + n + 1]
+    data_buf = tickers.buffers()[2]
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    start, end = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    ok = (end - start) >= 18  # "O:" + a root of 1+ characters + the 15-byte tail
+    rows = np.flatnonzero(ok)
+    s, e = start[rows], end[rows]
+    good = (data[s] == ord("O")) & (data[s + 1] == ord(":"))
+    digit = [data[e - 15 + j].astype(np.int64) - 48 for j in range(15)]
+    for j in (0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14):
+        good &= (digit[j] >= 0) & (digit[j] <= 9)
+    kind = data[e - 9]
+    is_call_rows = kind == ord("C")
+    good &= is_call_rows | (kind == ord("P"))
+    yymmdd = np.zeros(rows.size, dtype=np.int64)
+    for j in range(6):
+        yymmdd = yymmdd * 10 + digit[j]
+    days = _yymmdd_days()[np.clip(yymmdd, 0, 999_999)]
+    good &= days >= 0  # a real calendar date (no 2023-02-29, no month 13)
+    strike_int = np.zeros(rows.size, dtype=np.int64)
+    for j in range(7, 15):
+        strike_int = strike_int * 10 + digit[j]
 
-    root_ok = on_distinct(root, lambda d: pc.match_substring_regex(d, r"^[A-Z0-9.]{1,10}$"))
-    expiry = on_distinct(
-        yymmdd, lambda d: pc.cast(pc.strptime(pc.if_else(pc.match_substring_regex(d, r"^[0-9]{6}$"), d, pa.scalar(None, pa.string())),
-                                              format="%y%m%d", unit="s", error_is_null=True), pa.date32())
-    )
-    strike = on_distinct(
-        digits, lambda d: pc.divide(pc.cast(pc.if_else(pc.match_substring_regex(d, r"^[0-9]{8}$"), d, pa.scalar(None, pa.string())),
-                                            pa.int64()), 1000.0)
-    )
-    is_call = pc.equal(kind, "C")
-    kind_ok = pc.or_(is_call, pc.equal(kind, "P"))
-    ok = pc.fill_null(
-        pc.and_(pc.and_(pc.and_(long_enough, prefixed), pc.and_(root_ok, kind_ok)), pc.and_(pc.is_valid(expiry), pc.is_valid(strike))),
-        False,
-    )
+    # Byte slicing (3x cheaper than by code points): a root that passes the ASCII check below
+    # is valid UTF-8; rows that fail are nulled before the bytes are viewed as strings.
+    root = pc.binary_slice(tickers.view(pa.binary()), 2, -15)
+    enc = pc.dictionary_encode(root)
+    root_ok = pc.take(pc.match_substring_regex(enc.dictionary, r"^[A-Z0-9.]{1,10}$"), enc.indices)
+    valid = np.zeros(n, dtype=bool)
+    valid[rows[good]] = True
+    valid &= np.asarray(root_ok.to_numpy(zero_copy_only=False), dtype=bool)
+
+    expiry = np.zeros(n, dtype=np.int32)
+    expiry[rows] = days
+    strike = np.zeros(n, dtype=np.float64)
+    strike[rows] = strike_int / 1000.0
+    is_call = np.zeros(n, dtype=bool)
+    is_call[rows] = is_call_rows
+    missing = ~valid
+    ok_arr = pa.array(valid)
+    kinds = pc.if_else(pa.array(is_call), pa.scalar("call"), pa.scalar("put"))
+    all_valid = bool(valid.all())
     null = pa.scalar(None, pa.string())
+    underlying = root if all_valid else pc.if_else(ok_arr, root, pa.scalar(None, pa.binary()))
     cols = {
-        "underlying": pc.if_else(ok, root, null),
-        "expiration_date": pc.if_else(ok, expiry, pa.scalar(None, pa.date32())),
-        "contract_type": pc.if_else(ok, pc.if_else(is_call, pa.scalar("call"), pa.scalar("put")), null),
-        "strike": pc.if_else(ok, strike, pa.scalar(None, pa.float64())),
+        "underlying": underlying.view(pa.string()),
+        "expiration_date": pa.array(expiry, type=pa.int32(), mask=None if all_valid else missing).view(pa.date32()),
+        "contract_type": kinds if all_valid else pc.if_else(ok_arr, kinds, null),
+        "strike": pa.array(strike, type=pa.float64(), mask=None if all_valid else missing),
     }
-    return cols, ok
+    return cols, ok_arr

@@ -124,7 +124,12 @@ def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPla
     else:
         date = parse_date("date", date_v) if not _blank(date_v) else last_completed_session(today)
         if not is_session(date):
-            return RunPlan((), datasets, lake, f"quantmini: {date} is not an XNYS trading session ({why_not_session(date)}); nothing scheduled")
+            if datasets:
+                raise ConfigError(
+                    f"config key 'date': {date} is not an XNYS trading session ({why_not_session(date)}); "
+                    f"flat files exist only for sessions (for that day's REST pulls alone: pull_date={date} datasets=[])"
+                )
+            return RunPlan((), datasets, lake, None)
         sessions = sessions_ending(date, days_back)
         notice = None
     if len(sessions) > MAX_SESSIONS_PER_RUN:

@@ -96,7 +96,10 @@ def test_vectorised_option_parser_matches_reference():
 
     tickers = ["O:SPY241220C00450000", "O:TSLA1240119P00150500", "O:BRK.B250117C00400000", "O:BRKB250117C00400000",
                "O:A220520C00065000", "O:SPXW240621P05000000", "AAPL", "O:SPY241320C00450000", "O:SPY241220X00450000",
-               "O:240119C00001000", "O:NANOS230327C00400000"]
+               "O:240119C00001000", "O:NANOS230327C00400000",
+               # calendar and byte-level edge cases of the buffer parser
+               "O:SPY230229C00450000", "O:SPY240229C00450000", "O:SPÝ241220C00450000", "O:spy241220C00450000",
+               "", "O:X241220C0045000Z", "O:ABCDEFGHIJK241220C00450000", "O:Q991231P99999999", "O:SPY241220C0045000é"]
     cols, unparsed = parse_contracts(pa.array(tickers))
     got = pa.table(cols).to_pylist()
     for t, g in zip(tickers, got):
@@ -106,5 +109,6 @@ def test_vectorised_option_parser_matches_reference():
         else:
             assert (g["underlying"], g["expiration_date"], g["contract_type"], g["strike"]) == (
                 ref.underlying, ref.expiration_date, ref.contract_type, ref.strike), t
-    assert unparsed == 4
+    assert unparsed == 4 + 7
+    assert got[12]["expiration_date"].isoformat() == "2024-02-29" and got[18]["strike"] == 99999.999
     assert got[2]["underlying"] == "BRK.B" and got[1]["strike"] == 150.5 and got[5]["strike"] == 5000.0

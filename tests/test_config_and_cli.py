@@ -34,10 +34,12 @@ def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, sandbox, cfg, f
 
 
 @pytest.mark.parametrize("date, reason", [("2024-06-19", "Juneteenth"), ("2024-06-22", "weekend: Saturday")])
-def test_non_trading_date_schedules_nothing(tmp_path, sandbox, date, reason):
-    proc = run_workflow(tmp_path, sandbox, config={"date": date, "start": "", "end": ""})
+def test_non_trading_date_is_refused_in_one_line(tmp_path, sandbox, date, reason):
+    proc = run_workflow(tmp_path, sandbox, config={"date": date, "start": "", "end": ""}, check=False)
+    assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
-    assert len(lines) == 1 and f"{date} is not an XNYS trading session" in lines[0] and reason in lines[0]
+    assert len(lines) == 1 and f"config key 'date': {date} is not an XNYS trading session" in lines[0] and reason in lines[0]
+    assert f"pull_date={date} datasets=[]" in lines[0]
     out = proc.stdout + proc.stderr
     assert "landing_flatfile" not in out and "bronze_flatfile" not in out
     assert not (tmp_path / "quantlake").exists()

@@ -75,8 +75,9 @@ def test_pull_date_defaults_and_unknown_names():
     plan = settings.resolve({"date": "2024-06-14", "datasets": []})
     assert plan.pull_date == "2024-06-14" and plan.datasets == ()
     assert settings.resolve({"end": "2024-06-10", "start": "2024-06-03", "pull_date": "2024-06-09"}).pull_date == "2024-06-09"
-    sunday = settings.resolve({"date": "2024-06-09"})
+    sunday = settings.resolve({"date": "2024-06-09", "datasets": []})
     assert sunday.sessions == () and {p.dataset for p in sunday.pulls} >= {"fundamentals", "ticker_events"}
-    assert "REST pulls for 2024-06-09 still run" in sunday.notice
+    with pytest.raises(settings.ConfigError, match="for that day's REST pulls alone: pull_date=2024-06-09 datasets=\\[\\]"):
+        settings.resolve({"date": "2024-06-09"})
     with pytest.raises(settings.ConfigError, match="config key 'rest_force': unknown REST dataset 'earnings'"):
         settings.resolve({"date": "2024-06-14", "rest_force": ["earnings"]})
