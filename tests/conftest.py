@@ -90,6 +90,16 @@ def sandbox(tmp_path_factory) -> Sandbox:
     log.close()
 
 
+@pytest.fixture()
+def quiet_sandbox(sandbox):
+    """No injected faults and no rate limit before and after a test that changes them."""
+    sandbox.clear_faults()
+    sandbox.rate_limit(0)
+    yield sandbox
+    sandbox.clear_faults()
+    sandbox.rate_limit(0)
+
+
 def workflow_env(extra: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "QUANTLAKE_ROOT"}
     env.update(
@@ -120,7 +130,8 @@ def run_workflow(workdir: Path, sandbox: Sandbox, *args: str, config: dict | Non
 
 
 def snapshot(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
-    """(mtime_ns, size) of every file under root."""
+    """(mtime_ns, size) of every file under root, run state (``.quantmini/``) aside."""
+    exclude = (*exclude, ".quantmini/")
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()

@@ -28,10 +28,12 @@ def _normalise(obj):
 
 
 def lake_digest(lake: Path) -> dict[str, str]:
-    """sha256 of every file under the lake; JSON without its run-dependent fields."""
+    """sha256 of every data and metadata file under the lake; JSON without its run-dependent
+    fields. ``.quantmini/`` is run state (the run lock naming its process, the API rate-limit
+    window), not data."""
     out = {}
     for p in sorted(lake.rglob("*")):
-        if not p.is_file() or p.name == ".lock":
+        if not p.is_file() or p.name == ".lock" or p.relative_to(lake).parts[0] == ".quantmini":
             continue
         data = p.read_bytes()
         if p.suffix == ".json":

@@ -11,6 +11,7 @@ from quantmini.rest.ratelimit import RateLimiter
 
 from .conftest import API_KEY
 
+pytestmark = pytest.mark.usefixtures("quiet_sandbox")
 TICKERS = ("/v3/reference/tickers", {"market": "stocks", "active": "true", "sort": "ticker", "order": "asc"})
 
 
@@ -19,14 +20,6 @@ def client(sandbox, tmp_path, monkeypatch, **overrides) -> RestClient:
     kw = {"rate_limit_calls": 0, "backoff_factor": 0.01, "timeout_s": 5.0, **overrides}
     settings = RestSettings(base_url=sandbox.rest_url, **kw)
     return RestClient(settings, RateLimiter(tmp_path / "limit.json", settings.rate_limit_calls))
-
-
-@pytest.fixture(autouse=True)
-def no_faults(sandbox):
-    sandbox.clear_faults()
-    sandbox.rate_limit(0)
-    yield
-    sandbox.clear_faults()
 
 
 @pytest.mark.parametrize("auth", ["header", "query"])

@@ -24,10 +24,9 @@ TICKERS = ["AAPL", "MSFT", "NVDA", "GE", "QMNEW", "QMFS"]
 
 
 @pytest.fixture()
-def client(sandbox, tmp_path, monkeypatch):
+def client(quiet_sandbox, tmp_path, monkeypatch):
+    sandbox = quiet_sandbox
     monkeypatch.setenv("MASSIVE_API_KEY", API_KEY)
-    sandbox.clear_faults()
-    sandbox.rate_limit(0)
     return RestClient(RestSettings(base_url=sandbox.rest_url, rate_limit_calls=0), RateLimiter(tmp_path / "l.json", 0))
 
 

@@ -13,7 +13,7 @@ from quantmini.paths import Lake
 
 from .conftest import API_KEY, S3_SECRET, run_workflow
 
-pytestmark = pytest.mark.workflow
+pytestmark = [pytest.mark.workflow, pytest.mark.usefixtures("quiet_sandbox")]
 MONDAY = "2024-06-10"
 MONDAY_PULLS = {
     ("dividends", "2024-05-11_2024-09-08"), ("splits", "2024-05-11_2024-09-08"), ("ipos", "2024-05-11_2024-09-08"),
@@ -22,15 +22,6 @@ MONDAY_PULLS = {
 }
 BASE = {"pull_date": MONDAY, "datasets": "[]", "rest_datasets": "[dividends,splits,ipos,ticker_events,fundamentals,news,short_interest,short_volume,tickers]",
         "rest_backoff_factor": 0.05, "rest_timeout_s": 2}
-
-
-@pytest.fixture(autouse=True)
-def quiet_sandbox(sandbox):
-    sandbox.clear_faults()
-    sandbox.rate_limit(0)
-    yield
-    sandbox.clear_faults()
-    sandbox.rate_limit(0)
 
 
 def pulled(workdir: Path) -> dict[tuple[str, str], list[dict]]:
