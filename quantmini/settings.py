@@ -93,7 +93,10 @@ def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
     pull_date, pulls = resolve_rest(config, today)
     notice = plan.notice
     if notice and pulls:
-        notice += f"; REST pulls for {pull_date} still run"
+        notice += f"; the REST pulls due on {pull_date} run"
+    elif notice and notice.startswith("quantmini: config key 'date'"):
+        # A non-trading date that leaves the run with nothing to do is a bad argument.
+        raise ConfigError(notice.removeprefix("quantmini: ").replace("no flat files exist for it", "nothing to do"))
     return RunPlan(plan.sessions, plan.datasets, plan.lake, notice, pull_date, pulls)
 
 
@@ -124,12 +127,10 @@ def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPla
     else:
         date = parse_date("date", date_v) if not _blank(date_v) else last_completed_session(today)
         if not is_session(date):
+            note = None
             if datasets:
-                raise ConfigError(
-                    f"config key 'date': {date} is not an XNYS trading session ({why_not_session(date)}); "
-                    f"flat files exist only for sessions (for that day's REST pulls alone: pull_date={date} datasets=[])"
-                )
-            return RunPlan((), datasets, lake, None)
+                note = f"quantmini: config key 'date': {date} is not an XNYS trading session ({why_not_session(date)}); no flat files exist for it"
+            return RunPlan((), datasets, lake, note)
         sessions = sessions_ending(date, days_back)
         notice = None
     if len(sessions) > MAX_SESSIONS_PER_RUN:

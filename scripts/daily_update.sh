@@ -6,7 +6,8 @@
 #   scripts/daily_update.sh --date 2024-01-15    # one given session
 #   scripts/daily_update.sh --profile profiles/demo -- --dry-run   # extra args after --
 #
-# crontab:  0 7 * * 2-6  cd /path/to/quantmini && scripts/daily_update.sh >> logs/cron.log 2>&1
+# crontab (every day: the REST schedule has Sunday and Monday pulls):
+#   0 12 * * *  cd /path/to/quantmini && scripts/daily_update.sh >> logs/cron.log 2>&1
 # (the vendor publishes a day's files around 11:00 New York time the next day; choose the
 #  hour accordingly. A missing file fails only its own targets and is fetched next run.)
 #

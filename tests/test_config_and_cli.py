@@ -35,14 +35,24 @@ def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, sandbox, cfg, f
 
 @pytest.mark.parametrize("date, reason", [("2024-06-19", "Juneteenth"), ("2024-06-22", "weekend: Saturday")])
 def test_non_trading_date_is_refused_in_one_line(tmp_path, sandbox, date, reason):
+    """With nothing else due that day (no REST pulls), a non-trading date is a bad argument."""
     proc = run_workflow(tmp_path, sandbox, config={"date": date, "start": "", "end": ""}, check=False)
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
     assert len(lines) == 1 and f"config key 'date': {date} is not an XNYS trading session" in lines[0] and reason in lines[0]
-    assert f"pull_date={date} datasets=[]" in lines[0]
+    assert "nothing to do" in lines[0]
+    assert not (tmp_path / "quantlake").exists()
+
+
+def test_non_trading_date_still_runs_that_days_rest_pulls(tmp_path, sandbox):
+    proc = run_workflow(tmp_path, sandbox, config={"date": "2024-06-22", "rest_datasets": "[news]"})
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
+    assert len(lines) == 1 and "2024-06-22 is not an XNYS trading session" in lines[0]
+    assert "the REST pulls due on 2024-06-22 run" in lines[0]
+    assert (tmp_path / "quantlake" / "bronze" / "news" / "pull_date=2024-06-22" / "window=2024-06-21_2024-06-21" / "part.parquet").exists()
+    assert not (tmp_path / "quantlake" / "bronze" / "stocks_daily").exists()
     out = proc.stdout + proc.stderr
     assert "landing_flatfile" not in out and "bronze_flatfile" not in out
-    assert not (tmp_path / "quantlake").exists()
 
 
 def test_resolve_days_back_counts_sessions():
@@ -66,7 +76,7 @@ def test_window_without_sessions_has_notice():
     plan = settings.resolve({"start": "2024-06-22", "end": "2024-06-23", "rest_datasets": []})
     assert plan.empty and "no XNYS trading session" in plan.notice
     with_rest = settings.resolve({"start": "2024-06-22", "end": "2024-06-23"})
-    assert with_rest.sessions == () and with_rest.pulls and "REST pulls for 2024-06-23 still run" in with_rest.notice
+    assert with_rest.sessions == () and with_rest.pulls and "the REST pulls due on 2024-06-23 run" in with_rest.notice
 
 
 def test_huge_window_asks_for_batches():

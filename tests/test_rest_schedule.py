@@ -77,7 +77,9 @@ def test_pull_date_defaults_and_unknown_names():
     assert settings.resolve({"end": "2024-06-10", "start": "2024-06-03", "pull_date": "2024-06-09"}).pull_date == "2024-06-09"
     sunday = settings.resolve({"date": "2024-06-09", "datasets": []})
     assert sunday.sessions == () and {p.dataset for p in sunday.pulls} >= {"fundamentals", "ticker_events"}
-    with pytest.raises(settings.ConfigError, match="for that day's REST pulls alone: pull_date=2024-06-09 datasets=\\[\\]"):
-        settings.resolve({"date": "2024-06-09"})
+    with_flat = settings.resolve({"date": "2024-06-09"})
+    assert with_flat.sessions == () and "the REST pulls due on 2024-06-09 run" in with_flat.notice
+    with pytest.raises(settings.ConfigError, match="config key 'date': 2024-06-09 is not an XNYS trading session .*nothing to do"):
+        settings.resolve({"date": "2024-06-09", "rest_datasets": []})
     with pytest.raises(settings.ConfigError, match="config key 'rest_force': unknown REST dataset 'earnings'"):
         settings.resolve({"date": "2024-06-14", "rest_force": ["earnings"]})
