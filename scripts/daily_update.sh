@@ -3,7 +3,7 @@
 #
 #   scripts/daily_update.sh                      # last completed session, workstation profile
 #   scripts/daily_update.sh --days-back 7        # re-check the last 7 sessions (fills gaps)
-#   scripts/daily_update.sh --date 2024-01-15    # one given session
+#   scripts/daily_update.sh --date 2024-01-16    # one given session
 #   scripts/daily_update.sh --profile profiles/demo -- --dry-run   # extra args after --
 #
 # crontab (every day: the REST schedule has Sunday and Monday pulls):
