@@ -129,3 +129,12 @@ def test_rate_limiter_spaces_calls_across_processes(sandbox, tmp_path):
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     calls = sandbox.calls()
     assert calls["rate_limited"] == 0 and calls["max_in_window"] <= 4
+
+
+def test_not_entitled_is_not_retried_and_names_the_reason(sandbox, tmp_path, monkeypatch):
+    sandbox.faults({"kind": "403", "path": "/stocks/v1/short-volume"})
+    c = client(sandbox, tmp_path, monkeypatch)
+    with pytest.raises(ApiError) as err:
+        c.get_json("/stocks/v1/short-volume", {"limit": 10})
+    assert err.value.status == 403 and "You are not entitled to this data" in str(err.value)
+    assert c.api_calls == 1  # an entitlement answer does not change on retry

@@ -112,7 +112,7 @@ class CallCounter:
 class Faults:
     """A queue of injected faults; each matching request consumes the first that applies."""
 
-    KINDS = ("429", "500", "502", "503", "slow", "truncate", "malformed", "reset")
+    KINDS = ("403", "429", "500", "502", "503", "slow", "truncate", "malformed", "reset")
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -219,6 +219,9 @@ def create_app(market: Market, api_key: str, fixtures: Path | None, admin=None, 
 
     def _inject(fault: dict):
         kind = fault["kind"]
+        if kind == "403":  # the vendor's entitlement answer: status NOT_AUTHORIZED, key `message`
+            return error(403, "You are not entitled to this data. Please upgrade your plan at https://massive.com/pricing",
+                         kind="NOT_AUTHORIZED", key="message")
         if kind in ("429", "500", "502", "503"):
             resp = error(int(kind), RATE_LIMIT_MESSAGE if kind == "429" else "Internal error, please retry")
             if fault.get("retry_after") is not None:
