@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -263,6 +264,7 @@ def _ny_date(ws: pa.Array) -> pa.Array:
     return pc.cast(pc.floor_temporal(local, unit="day"), pa.date32())
 
 
+@lru_cache(maxsize=8)
 def _day_bounds_ns(day: dt.date) -> tuple[int, int]:
     """[00:00, next 00:00) New York of ``day``, in UTC nanoseconds (DST-aware)."""
     import pandas as pd
@@ -357,8 +359,9 @@ def _stable_by_underlying(table: pa.Table) -> pa.Table:
     rank_of_code[order_of_values] = np.arange(len(order_of_values), dtype=np.int32)
     codes = enc.indices.to_numpy(zero_copy_only=False)
     if enc.indices.null_count:  # unparsed contracts: null underlying, first
-        codes = np.where(np.asarray(pc.is_null(enc.indices)), 0, codes).astype(np.int64)
-        rank = np.where(np.asarray(pc.is_null(enc.indices)), -1, rank_of_code[codes])
+        missing = np.asarray(pc.is_null(enc.indices))
+        codes = np.where(missing, 0, codes).astype(np.int64)
+        rank = np.where(missing, -1, rank_of_code[codes])
     else:
         rank = rank_of_code[codes]
     if rank.size < 2 or bool((rank[1:] >= rank[:-1]).all()):

@@ -70,20 +70,30 @@ def check_reachable(key: str, url: str, timeout: float = 5.0) -> None:
 
 
 def preflight(config: dict, needs_s3: bool, needs_rest: bool) -> None:
-    """Credentials present and endpoints reachable, for the services this run will use."""
-    from .secrets import MissingCredential, get_credential
+    """Credentials present and endpoints reachable, for the services this run will use.
 
-    names = []
+    Reads the same settings the jobs use (``S3Settings``, ``RestSettings``), so the variable
+    names and endpoints checked are the ones the jobs will read.
+    """
+    from .flatfiles import S3Settings
+    from .rest.client import RestSettings
+    from .secrets import MissingCredential, get_credential, redact
+
+    checks: list[tuple[list[str], str, str]] = []  # (credential names, config key, url)
     if needs_s3:
-        names += [config.get("s3_access_key_env", "MASSIVE_S3_ACCESS_KEY"), config.get("s3_secret_key_env", "MASSIVE_S3_SECRET_KEY")]
+        s3 = S3Settings.from_config(config)
+        checks.append(([s3.access_key_env, s3.secret_key_env], "s3_endpoint", s3.endpoint_url))
     if needs_rest:
-        names.append(config.get("api_key_env", "MASSIVE_API_KEY"))
-    for name in names:
+        rest = RestSettings.from_config(config)
+        checks.append(([rest.api_key_env], "rest_base_url", rest.base_url))
+    for names, _, _ in checks:
+        for name in names:
+            try:
+                get_credential(name)
+            except MissingCredential as exc:
+                raise Unreachable(str(exc)) from None
+    for _, key, url in checks:
         try:
-            get_credential(name)
-        except MissingCredential as exc:
-            raise Unreachable(str(exc)) from None
-    if needs_s3:
-        check_reachable("s3_endpoint", str(config.get("s3_endpoint", "https://files.massive.com")))
-    if needs_rest:
-        check_reachable("rest_base_url", str(config.get("rest_base_url", "https://api.massive.com")))
+            check_reachable(key, url)
+        except Unreachable as exc:
+            raise Unreachable(redact(exc)) from None
