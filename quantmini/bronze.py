@@ -219,24 +219,35 @@ def _csv_chunks(path: Path, block_size: int):
 
     Inflated with ISA-L (python-isal), about twice as fast as zlib: gzip inflation is serial
     and is most of the cost of reading a flat file, for us and for a plain pyarrow read alike.
+    The chunks are views of one reused buffer (no new block-sized allocation per chunk, which
+    costs a page fault per 4 KiB); each is valid until the next is asked for, and Arrow's
+    CSV parser copies what it keeps.
     """
     from isal import igzip
 
     with igzip.open(path, "rb") as fh:
         fh.readline()  # the header, checked by check_header
-        rest = b""
+        buf = bytearray(block_size)
+        view = memoryview(buf)
+        held = 0  # bytes of an unfinished line carried to the front of the buffer
         while True:
-            data = fh.read(block_size)
-            if not data:
-                if rest:
-                    yield rest if rest.endswith(b"\n") else rest + b"\n"
+            if held == len(buf):  # one line longer than the buffer: a bigger buffer
+                view.release()
+                buf = buf + bytearray(len(buf))
+                view = memoryview(buf)
+            got = fh.readinto(view[held:])
+            filled = held + got
+            if not got:
+                if held:  # the last line, without its newline
+                    yield bytes(view[:held]) + b"\n"
                 return
-            if rest:
-                data = rest + data
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                yield data[:cut] if rest else data
+            cut = buf.rfind(b"\n", 0, filled) + 1
+            if not cut:
+                held = filled
+                continue
+            yield view[:cut]
+            held = filled - cut
+            view[:held] = bytes(view[cut:filled])
 
 
 def _read_blocks(path: Path, block_size: int):
@@ -366,7 +377,35 @@ def _stable_by_underlying(table: pa.Table) -> pa.Table:
         rank = rank_of_code[codes]
     if rank.size < 2 or bool((rank[1:] >= rank[:-1]).all()):
         return table
-    return table.take(pa.array(np.argsort(rank, kind="stable")))
+    return _permuted(table, np.argsort(rank, kind="stable"))
+
+
+def _permuted(table: pa.Table, perm) -> pa.Table:
+    """``table.take(perm)``, touching only the rows that move.
+
+    A block is reordered in a few short stretches (one option family each), so the table is
+    cut where every row before the cut stays before it (the running maximum of ``perm``
+    equals the position), the stretches that move are taken, and the rest are zero-copy
+    slices. Taking a whole block costs more than its CSV parse, most of all after it was
+    concatenated with the previous block's last family (a take across chunks)."""
+    import numpy as np
+
+    n = len(perm)
+    ends = np.flatnonzero(np.maximum.accumulate(perm) == np.arange(n)) + 1  # closed prefixes
+    starts = np.concatenate(([0], ends[:-1]))
+    moving = np.flatnonzero(ends - starts > 1)
+    if moving.size == 0:
+        return table
+    pieces, at = [], 0
+    for s, e in zip(starts[moving].tolist(), ends[moving].tolist()):
+        if s > at:
+            pieces.append(table.slice(at, s - at))
+        stretch = table.slice(s, e - s).combine_chunks()
+        pieces.append(stretch.take(pa.array(perm[s:e] - s)))
+        at = e
+    if at < n:
+        pieces.append(table.slice(at))
+    return pa.concat_tables(pieces)
 
 
 def _key_column(col):

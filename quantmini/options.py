@@ -67,18 +67,51 @@ def _yymmdd_days():
     contracts has a few dozen expiries, so a lookup beats date arithmetic per row."""
     import numpy as np
 
+    days = np.arange(np.datetime64("2000-01-01"), np.datetime64("2100-01-01"), dtype="datetime64[D]")
+    months = days.astype("datetime64[M]")
+    year = months.astype(np.int64) // 12 + 1970
+    month = months.astype(np.int64) % 12 + 1
+    day = (days - months).astype(np.int64) + 1
+    key = (year - 2000) * 10000 + month * 100 + day
     table = np.full(1_000_000, -1, dtype=np.int32)
-    start = dt.date(2000, 1, 1)
-    for offset in range((dt.date(2099, 12, 31) - start).days + 1):
-        d = start + dt.timedelta(days=offset)
-        table[(d.year - 2000) * 10000 + d.month * 100 + d.day] = (d - dt.date(1970, 1, 1)).days
+    table[key] = days.astype(np.int64).astype(np.int32)
     return table
 
 
+def _fixed_width(strings: pa.Array, width: int):
+    """An (n, width) uint8 view of binary values that all have exactly ``width`` bytes."""
+    import numpy as np
+
+    n = len(strings)
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + n + 1]
+    first = int(offsets[0]) if n else 0
+    if n and int(offsets[-1]) - first != n * width:
+        raise AssertionError(f"expected {n} values of {width} bytes")
+    data = strings.buffers()[2]
+    flat = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return flat[first : first + n * width].reshape(n, width)
+
+
+def _decimal(digits, start: int, stop: int):
+    """The number written by columns [start, stop) of a digit matrix, as int64."""
+    import numpy as np
+
+    value = np.zeros(len(digits), dtype=np.int64)
+    for j in range(start, stop):
+        value *= 10
+        value += digits[:, j]
+    return value
+
+
+_DIGIT_COLUMNS = [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14]  # YYMMDD and the strike; 6 is C|P
+_PLACEHOLDER = b"-" * 18  # stands in for a too-short ticker (already invalid) so every tail has 15 bytes
+
+
 def _parse_distinct(tickers: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
-    """Parse the fixed 15-byte tail (YYMMDD, C|P, strike x 1000) straight from the Arrow
-    string buffers with numpy, and validate roots on their distinct values only: a day of
-    options lists a million contracts but a few thousand roots."""
+    """Parse the fixed 15-byte tail (YYMMDD, C|P, strike x 1000) with numpy on an (n, 15) byte
+    matrix (Arrow cuts the tails into one contiguous buffer), and validate roots on their
+    distinct values only: a day of options lists a million contracts but a few thousand
+    roots."""
     import numpy as np
 
     n = len(tickers)
@@ -86,44 +119,30 @@ def _parse_distinct(tickers: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
         tickers = pc.cast(tickers, pa.string())
     if tickers.null_count:
         tickers = pc.fill_null(tickers, "")
-    offsets = np.frombuffer(tickers.buffers()[1], dtype=np.int32)[tickers.offset : tickers.offset + n + 1]
-    data_buf = tickers.buffers()[2]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    start, end = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
-    ok = (end - start) >= 18  # "O:" + a root of 1+ characters + the 15-byte tail
-    rows = np.flatnonzero(ok)
-    s, e = start[rows], end[rows]
-    good = (data[s] == ord("O")) & (data[s + 1] == ord(":"))
-    digit = [data[e - 15 + j].astype(np.int64) - 48 for j in range(15)]
-    for j in (0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14):
-        good &= (digit[j] >= 0) & (digit[j] <= 9)
-    kind = data[e - 9]
-    is_call_rows = kind == ord("C")
-    good &= is_call_rows | (kind == ord("P"))
-    yymmdd = np.zeros(rows.size, dtype=np.int64)
-    for j in range(6):
-        yymmdd = yymmdd * 10 + digit[j]
+    raw = tickers.view(pa.binary())
+    long_enough = np.asarray(pc.greater_equal(pc.binary_length(raw), 18))  # "O:" + root + tail
+    if not long_enough.all():
+        raw = pc.if_else(pa.array(long_enough), raw, pa.scalar(_PLACEHOLDER, pa.binary()))
+    tail = _fixed_width(pc.binary_slice(raw, -15), 15)
+    head = _fixed_width(pc.binary_slice(raw, 0, 2), 2)
+    digits = tail - np.uint8(48)  # wraps below '0', so "is a digit" is one comparison
+    good = long_enough & (head[:, 0] == ord("O")) & (head[:, 1] == ord(":"))
+    # (a gathered, contiguous copy: numpy reduces it along rows ten times faster than a slice)
+    good &= (digits[:, _DIGIT_COLUMNS] <= 9).all(axis=1)
+    is_call = tail[:, 6] == ord("C")
+    good &= is_call | (tail[:, 6] == ord("P"))
+    yymmdd = _decimal(digits, 0, 6)
     days = _yymmdd_days()[np.clip(yymmdd, 0, 999_999)]
     good &= days >= 0  # a real calendar date (no 2023-02-29, no month 13)
-    strike_int = np.zeros(rows.size, dtype=np.int64)
-    for j in range(7, 15):
-        strike_int = strike_int * 10 + digit[j]
+    strike = _decimal(digits, 7, 15) / 1000.0
 
     # Byte slicing (3x cheaper than by code points): a root that passes the ASCII check below
     # is valid UTF-8; rows that fail are nulled before the bytes are viewed as strings.
-    root = pc.binary_slice(tickers.view(pa.binary()), 2, -15)
+    root = pc.binary_slice(raw, 2, -15)
     enc = pc.dictionary_encode(root)
     root_ok = pc.take(pc.match_substring_regex(enc.dictionary, r"^[A-Z0-9.]{1,10}$"), enc.indices)
-    valid = np.zeros(n, dtype=bool)
-    valid[rows[good]] = True
-    valid &= np.asarray(root_ok.to_numpy(zero_copy_only=False), dtype=bool)
+    valid = good & np.asarray(root_ok.to_numpy(zero_copy_only=False), dtype=bool)
 
-    expiry = np.zeros(n, dtype=np.int32)
-    expiry[rows] = days
-    strike = np.zeros(n, dtype=np.float64)
-    strike[rows] = strike_int / 1000.0
-    is_call = np.zeros(n, dtype=bool)
-    is_call[rows] = is_call_rows
     missing = ~valid
     ok_arr = pa.array(valid)
     kinds = pc.if_else(pa.array(is_call), pa.scalar("call"), pa.scalar("put"))
@@ -132,7 +151,7 @@ def _parse_distinct(tickers: pa.Array) -> tuple[dict[str, pa.Array], pa.Array]:
     underlying = root if all_valid else pc.if_else(ok_arr, root, pa.scalar(None, pa.binary()))
     cols = {
         "underlying": underlying.view(pa.string()),
-        "expiration_date": pa.array(expiry, type=pa.int32(), mask=None if all_valid else missing).view(pa.date32()),
+        "expiration_date": pa.array(days, type=pa.int32(), mask=None if all_valid else missing).view(pa.date32()),
         "contract_type": kinds if all_valid else pc.if_else(ok_arr, kinds, null),
         "strike": pa.array(strike, type=pa.float64(), mask=None if all_valid else missing),
     }
