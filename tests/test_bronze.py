@@ -112,3 +112,63 @@ def test_vectorised_option_parser_matches_reference():
     assert unparsed == 4 + 7
     assert got[12]["expiration_date"].isoformat() == "2024-02-29" and got[18]["strike"] == 99999.999
     assert got[2]["underlying"] == "BRK.B" and got[1]["strike"] == 150.5 and got[5]["strike"] == 5000.0
+
+
+def test_option_parser_on_well_formed_tickers_and_a_sliced_array():
+    """Every ticker long enough (no placeholder pass) and an array with an offset: the tails
+    are cut from the right rows and the parsed values are exact."""
+    import random
+
+    import pyarrow as pa
+
+    from quantmini.options import parse_contracts, parse_one
+
+    rng = random.Random(7)
+    roots = ["A", "SPY", "TSLA1", "BRK.B", "SPXW", "GOOGL2"]
+    tickers = [f"O:{rng.choice(roots)}{rng.randint(24, 30):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+               f"{rng.choice('CP')}{rng.randint(0, 99_999_999):08d}" for _ in range(3000)]
+    array = pa.array(["pad"] * 5 + tickers).slice(5)
+    for repeated in (False, True):
+        cols, unparsed = parse_contracts(array, repeated=repeated)
+        assert unparsed == 0
+        got = pa.table(cols).to_pylist()
+        for t, g in zip(tickers, got):
+            ref = parse_one(t)
+            assert (g["underlying"], g["expiration_date"], g["contract_type"], g["strike"]) == (
+                ref.underlying, ref.expiration_date, ref.contract_type, ref.strike), t
+
+
+def test_partial_reorder_equals_take():
+    """_permuted moves only the stretches that change and equals a full take, for local
+    shuffles, cycles around fixed rows, and a table in several chunks."""
+    import numpy as np
+    import pyarrow as pa
+
+    from quantmini.bronze import _permuted
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    base = pa.table({"i": np.arange(n), "s": [f"r{k}" for k in range(n)]})
+    chunked = pa.concat_tables([base.slice(0, 1234), base.slice(1234, 2000), base.slice(3234)])
+    perms = [np.arange(n), np.arange(n)[::-1].copy(), np.array([2, 1, 0] + list(range(3, n)))]
+    local = np.arange(n)
+    for start in rng.choice(n - 50, 20, replace=False):
+        local[start : start + 30] = local[start : start + 30][rng.permutation(30)]
+    perms.append(local)
+    for perm in perms:
+        for table in (base, chunked):
+            assert _permuted(table, perm).equals(base.take(pa.array(perm)))
+
+
+def test_chunks_cover_the_file_whatever_the_block_size(tmp_path):
+    """Whole lines per chunk, nothing lost or doubled: tiny blocks, a line longer than the
+    block, and a last line without its newline."""
+    from quantmini.bronze import _csv_chunks
+
+    lines = [HEADER] + [f"T{k},{k},1,1,1,1,{WS},1" for k in range(500)] + ["X" * 300 + ",1,1,1,1,1,1,1", "LAST,1,1,1,1,1,1,1"]
+    src = write(tmp_path, "\n".join(lines))  # no final newline
+    expected = ("\n".join(lines[1:]) + "\n").encode()
+    for block in (7, 64, 1000, 1 << 20):
+        chunks = [bytes(c) for c in _csv_chunks(src, block)]
+        assert b"".join(chunks) == expected, block
+        assert all(c.endswith(b"\n") for c in chunks)
