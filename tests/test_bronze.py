@@ -31,6 +31,18 @@ def test_formats_parse_exactly(tmp_path):
     assert t.column("date").to_pylist() == [dt.date(2024, 6, 10)] * 2
 
 
+
+def test_quoted_fields_parse_like_plain_ones(tmp_path):
+    """Chunks without a double quote skip quote handling; one with quotes keeps it, so a
+    quoted ticker is read without its quotes."""
+    rows = [f"T{k:04d},{k},1,1,1,1,{WS},1" for k in range(2000)]
+    plain = write(tmp_path, "\n".join([HEADER, *rows]) + "\n", "plain.csv.gz")
+    rows[1500] = f'"T1500",1500,1,1,1,1,{WS},1'
+    quoted = write(tmp_path, "\n".join([HEADER, *rows]) + "\n", "quoted.csv.gz")
+    convert_stocks_daily(plain, tmp_path / "plain.parquet", dt.date(2024, 6, 10))
+    convert_stocks_daily(quoted, tmp_path / "quoted.parquet", dt.date(2024, 6, 10))
+    assert pq.read_table(tmp_path / "quoted.parquet").equals(pq.read_table(tmp_path / "plain.parquet"))
+
 @pytest.mark.parametrize(
     "text, fragment",
     [
@@ -169,6 +181,6 @@ def test_chunks_cover_the_file_whatever_the_block_size(tmp_path):
     src = write(tmp_path, "\n".join(lines))  # no final newline
     expected = ("\n".join(lines[1:]) + "\n").encode()
     for block in (7, 64, 1000, 1 << 20):
-        chunks = [bytes(c) for c in _csv_chunks(src, block)]
+        chunks = [bytes(c) for c, quoted in _csv_chunks(src, block) if not quoted]
         assert b"".join(chunks) == expected, block
         assert all(c.endswith(b"\n") for c in chunks)
