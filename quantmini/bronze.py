@@ -30,6 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from isal import igzip
+from isal.isal_zlib import error as InflateError
 
 from . import atomic
 from .faults import crash_point
@@ -225,11 +227,9 @@ def _csv_chunks(path: Path, block_size: int):
     costs a page fault per 4 KiB); each is valid until the next is asked for, and Arrow's
     CSV parser copies what it keeps.
     """
-    from isal import igzip
-
     with igzip.open(path, "rb") as fh:
         fh.readline()  # the header, checked by check_header
-        buf = bytearray(block_size)
+        buf = bytearray(min(block_size, _inflated_size_hint(path)))
         view = memoryview(buf)
         held = 0  # bytes of an unfinished line carried to the front of the buffer
         while True:
@@ -253,9 +253,19 @@ def _csv_chunks(path: Path, block_size: int):
             view[:held] = bytes(view[cut:filled])
 
 
-def _read_blocks(path: Path, block_size: int):
-    from isal.isal_zlib import error as InflateError
+def _inflated_size_hint(path: Path) -> int:
+    """The gzip trailer's ISIZE (inflated size mod 2**32, of the last member): a small file
+    gets a buffer its size, not a whole block. Only a hint: a wrong value only changes how
+    the file is cut into chunks."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() < 18:
+            return 1 << 16
+        fh.seek(-4, 2)
+        return max(1 << 16, int.from_bytes(fh.read(4), "little") + 1)
 
+
+def _read_blocks(path: Path, block_size: int):
     check_header(path)
     convert = pacsv.ConvertOptions(column_types=CSV_TYPES, strings_can_be_null=False)
     unquoted = pacsv.ParseOptions(quote_char=False, double_quote=False)
@@ -284,18 +294,19 @@ def _ny_date(ws: pa.Array) -> pa.Array:
 @lru_cache(maxsize=8)
 def _day_bounds_ns(day: dt.date) -> tuple[int, int]:
     """[00:00, next 00:00) New York of ``day``, in UTC nanoseconds (DST-aware)."""
-    import pandas as pd
+    from zoneinfo import ZoneInfo
 
-    lo = pd.Timestamp(day.isoformat(), tz=NEW_YORK).value
-    hi = pd.Timestamp((day + dt.timedelta(days=1)).isoformat(), tz=NEW_YORK).value
-    return lo, hi
+    zone = ZoneInfo(NEW_YORK)
+
+    def midnight_ns(d: dt.date) -> int:
+        return int(dt.datetime(d.year, d.month, d.day, tzinfo=zone).timestamp()) * 1_000_000_000
+
+    return midnight_ns(day), midnight_ns(day + dt.timedelta(days=1))
 
 
 def _date_column(window_start, day: dt.date) -> pa.Array | None:
     """The constant ``date`` column when every bar starts within ``day`` in New York (two
     comparisons on min/max instead of a time-zone conversion per row); None otherwise."""
-    import numpy as np
-
     n = len(window_start)
     if n == 0:
         return pa.array([], pa.date32())
@@ -303,8 +314,7 @@ def _date_column(window_start, day: dt.date) -> pa.Array | None:
     bounds = pc.min_max(window_start)
     if bounds["min"].as_py() < lo or bounds["max"].as_py() >= hi:
         return None
-    days = (day - dt.date(1970, 1, 1)).days
-    return pa.array(np.full(n, days, dtype=np.int32)).view(pa.date32())
+    return pa.repeat(pa.scalar(day, pa.date32()), n)
 
 
 def _first_true(mask) -> int:
@@ -323,8 +333,7 @@ def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: P
     local_date = _date_column(raw.column("window_start"), expected_date)
     if local_date is None:  # some bar is outside the New York day: find and name it
         local_date = _ny_date(ws)
-    wrong = pc.not_equal(local_date, pa.scalar(expected_date, pa.date32()))
-    if pc.any(wrong).as_py():
+        wrong = pc.not_equal(local_date, pa.scalar(expected_date, pa.date32()))
         idx = _first_true(wrong)
         raise BadFlatFile(
             f"{source}: line {first_line + idx}: window_start {raw.column('window_start')[idx].as_py()} is "

@@ -184,3 +184,30 @@ def test_chunks_cover_the_file_whatever_the_block_size(tmp_path):
         chunks = [bytes(c) for c, quoted in _csv_chunks(src, block) if not quoted]
         assert b"".join(chunks) == expected, block
         assert all(c.endswith(b"\n") for c in chunks)
+
+
+@pytest.mark.parametrize("day", ["2024-03-10", "2024-03-11", "2024-11-03", "2024-06-27", "2003-01-02"])
+def test_new_york_day_bounds_across_daylight_saving(day):
+    import pandas as pd
+
+    from quantmini.bronze import _day_bounds_ns
+
+    d = dt.date.fromisoformat(day)
+    nxt = d + dt.timedelta(days=1)
+    assert _day_bounds_ns(d) == (pd.Timestamp(day, tz="America/New_York").value,
+                                 pd.Timestamp(nxt.isoformat(), tz="America/New_York").value)
+
+
+def test_multi_member_gzip_reads_whole(tmp_path):
+    """The trailer's size is only a buffer hint: a file of two gzip members (whose trailer
+    gives the second member's size) converts exactly like the same CSV in one member."""
+    rows = [f"T{k:05d},{k},1,1,1,1,{WS},1" for k in range(20000)]
+    text = "\n".join([HEADER, *rows]) + "\n"
+    one = write(tmp_path, text, "one.csv.gz")
+    cut = text.index("\nT19990") + 1
+    two = tmp_path / "two.csv.gz"
+    two.write_bytes(gzip.compress(text[:cut].encode()) + gzip.compress(text[cut:].encode()))
+    a = convert_stocks_daily(one, tmp_path / "one.parquet", dt.date(2024, 6, 10))
+    b = convert_stocks_daily(two, tmp_path / "two.parquet", dt.date(2024, 6, 10))
+    assert a.rows == b.rows == 20000
+    assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "two.parquet"))
