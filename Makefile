@@ -51,7 +51,7 @@ lint: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --config date=2024-06-14
 
 bench: setup
-	$(BIN)/python bench/flatfiles.py
+	$(BIN)/python bench/flatfiles.py --repeat 7
 	$(BIN)/python bench/dag_scale.py --days 250
 	$(BIN)/python bench/api_calls.py
 
