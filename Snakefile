@@ -1,5 +1,6 @@
 # quantmini: Polygon.io / Massive market data -> local research data lake.
-# landing (raw flat files) -> bronze (typed Parquet) -> gold (Qlib binary store).
+# landing (raw flat files) -> bronze (typed Parquet, REST pulls) -> silver (corporate actions,
+# fundamentals, financial ratios) -> gold (Qlib binary store).
 
 
 import os
@@ -16,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/landing.smk"
 include: "rules/bronze.smk"
 include: "rules/rest.smk"
+include: "rules/silver.smk"
 include: "rules/gold.smk"
 include: "rules/metadata.smk"
 

@@ -168,3 +168,60 @@ def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, wind
             result.update(rows_downloaded=res.rows_downloaded, filtered_after_download=True, tickers_kept=len(keep))
         if spec.per_ticker:
             result.update(tickers=len(tickers), not_found=res.not_found)
+
+
+def _as_of(partitions: list[str]) -> str:
+    """A silver build's date for its sidecar: the latest pull date among its inputs."""
+    from .silver.pulls import Pull
+
+    return max(Pull.from_path(p).pull_date for p in partitions).isoformat()
+
+
+def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outputs: dict[str, str], log_file: str) -> None:
+    """Every event type's silver file from all its bronze pulls (see quantmini.silver)."""
+    from . import silver
+    from .silver import corporate_actions
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    as_of = _as_of([p for parts in sources.values() for p in parts])
+    for event_type, output in outputs.items():
+        partitions = sources.get(corporate_actions.SOURCES[event_type], [])
+        with recorded(lake, "silver", "corporate_actions", as_of, part=event_type) as result:
+            table = corporate_actions.build(event_type, partitions)
+            size = silver.write(table, output)
+            result.update(records=table.num_rows, size_mb=size / 1e6, event_type=event_type,
+                          tickers=len(set(table.column("ticker").to_pylist())), bronze_pulls=len(partitions))
+
+
+def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str, str], log_file: str) -> None:
+    from . import silver
+    from .silver import fundamentals, pulls
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    as_of = _as_of(partitions)
+    rows = pulls.load(partitions)
+    for timeframe, output in outputs.items():
+        with recorded(lake, "silver", "fundamentals", as_of, part=timeframe) as result:
+            table = fundamentals.flatten(rows, timeframe)
+            size = silver.write(table, output)
+            result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe,
+                          tickers=len(set(table.column("ticker").to_pylist())), bronze_pulls=len(partitions))
+
+
+def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dict[str, str], log_file: str) -> None:
+    import pyarrow.parquet as pq
+
+    from . import silver
+    from .silver import fundamentals
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    for timeframe, output in outputs.items():
+        flat = pq.read_table(inputs[timeframe])
+        as_of = max(flat.column("source_pull_date").to_pylist(), default=dt.date.today()).isoformat()
+        with recorded(lake, "silver", "financial_ratios", as_of, part=timeframe) as result:
+            table = fundamentals.ratios(flat)
+            size = silver.write(table, output)
+            result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe)

@@ -205,8 +205,8 @@ def summarize(sidecars: Iterable[Sidecar]) -> list[DatasetSummary]:
         dates = sorted(ok_dates[key])
         if dates:
             s.first, s.watermark = dates[0], dates[-1]
-            if s.data_type in REST_DATASETS:
-                continue  # pulled on a schedule, not every session: no session gaps
+            if s.data_type in REST_DATASETS or s.layer == "silver":
+                continue  # pulled on a schedule / rebuilt from all pulls: no session gaps
             expected = sessions_between(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
             s.gaps = [d.isoformat() for d in expected if d.isoformat() not in ok_dates[key]]
     return sorted(groups.values(), key=lambda s: (order.get(s.layer, 9), s.data_type))

@@ -49,6 +49,14 @@ class Lake:
     def rest_limiter_dir(self) -> str:
         return f"{self.root}/.quantmini/rate_limit"
 
+    def bronze_rest_glob(self, dataset: str) -> str:
+        return f"{self.bronze_dir(dataset)}/pull_date=*/window=*/part.parquet"
+
+    # silver --------------------------------------------------------------------------------
+    def silver(self, dataset: str, partition: str) -> str:
+        """One silver file, rebuilt whole: ``silver/<dataset>/<key>=<value>/data.parquet``."""
+        return f"{self.root}/silver/{dataset}/{partition}/data.parquet"
+
     # gold ----------------------------------------------------------------------------------
     def qlib_root(self) -> str:
         return f"{self.root}/gold/qlib"

@@ -1,5 +1,6 @@
 # Config validation, the run plan (which sessions and datasets), and input functions.
 
+import glob
 import os
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 from quantmini.paths import Lake
 from quantmini.rest.datasets import REST_DATASETS
 from quantmini.rest.schedule import latest_due
+from quantmini.silver import corporate_actions, fundamentals
 
 
 def _config_error(message):
@@ -168,8 +170,54 @@ def rest_targets():
     ]
 
 
+def bronze_pulls(dataset):
+    """Every pull of ``dataset`` the lake holds or this run makes: silver is rebuilt from
+    all of them, and reruns when one is added or replaced."""
+    held = glob.glob(RUN.lake.bronze_rest_glob(dataset))
+    due = [
+        RUN.lake.bronze_rest(p.dataset, RUN.pull_date, p.window.name)
+        for p in RUN.pulls
+        if p.dataset == dataset
+    ]
+    return sorted(set(held) | set(due))
+
+
+def corporate_action_pulls(wildcards):
+    return {ds: bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()}
+
+
+def fundamentals_pulls(wildcards):
+    return bronze_pulls("fundamentals")
+
+
+def silver_corporate_actions_outputs():
+    return {
+        event: RUN.lake.silver("corporate_actions", f"event_type={event}")
+        for event in corporate_actions.EVENT_TYPES
+    }
+
+
+def silver_outputs(dataset):
+    return {
+        timeframe: RUN.lake.silver(dataset, f"timeframe={timeframe}")
+        for timeframe in fundamentals.TIMEFRAMES
+    }
+
+
+def silver_targets():
+    """Silver files whose bronze sources the lake holds (or this run pulls)."""
+    if not config.get("silver", True):
+        return []
+    targets = []
+    if any(bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()):
+        targets += list(silver_corporate_actions_outputs().values())
+    if bronze_pulls("fundamentals"):
+        targets += list(silver_outputs("financial_ratios").values())
+    return targets
+
+
 def run_targets():
-    return window_targets() + rest_targets()
+    return window_targets() + rest_targets() + silver_targets()
 
 
 def window_targets():

@@ -137,3 +137,38 @@ def test_fundamental_tickers_default_to_the_reference_common_stocks(tmp_path, sa
     assert set(fund["ticker"].to_pylist()) <= common and len(set(fund["ticker"].to_pylist())) > 0.9 * len(common)
     sc = sidecars(tmp_path, "fundamentals")
     assert {s["statistics"]["endpoint"] for s in sc} == {"current"}
+
+
+def test_silver_corporate_actions_from_two_days_of_pulls(tmp_path, sandbox, clean_monday):
+    """Monday's and Tuesday's overlapping dividend pulls become one silver file: each event
+    once, from the latest pull that covers it; a rerun rebuilds nothing."""
+    import shutil
+
+    import polars as pl
+
+    wd = tmp_path / "wd"
+    shutil.copytree(clean_monday[0], wd, symlinks=True)
+    tuesday = {**BASE, "pull_date": "2024-06-11", "rest_datasets": "[dividends]"}
+    run_workflow(wd, sandbox, config=tuesday)
+    lake = wd / "quantlake"
+    bronze = pl.concat([
+        pl.read_parquet(p).with_columns(pl.lit(p.parts[-3].split("=")[1]).alias("pull"))
+        for p in sorted((lake / "bronze" / "dividends").glob("pull_date=*/window=*/part.parquet"))
+    ])
+    assert bronze["pull"].n_unique() == 2
+    silver = pl.read_parquet(lake / "silver" / "corporate_actions" / "event_type=dividend" / "data.parquet")
+    assert silver.height == bronze["id"].n_unique() and silver["event_id"].n_unique() == silver.height
+    tuesday_ids = set(bronze.filter(pl.col("pull") == "2024-06-11")["id"])
+    assert {str(d) for d in silver.filter(pl.col("event_id").is_in(list(tuesday_ids)))["source_pull_date"].unique()} == {"2024-06-11"}
+    assert silver.sort(["ticker", "event_date"])["ticker"].to_list() == silver["ticker"].to_list()
+    amounts = bronze.sort("pull").unique("id", keep="last").select("id", "cash_amount", "frequency")
+    joined = silver.join(amounts, left_on="event_id", right_on="id")
+    assert (joined["div_cash_amount"] == joined["cash_amount"]).all()
+    quarterly = joined.filter(pl.col("frequency") == 4)
+    assert quarterly.height and ((quarterly["div_annualized_amount"] - 4 * quarterly["cash_amount"]).abs() < 1e-9).all()
+    splits = pl.read_parquet(lake / "silver" / "corporate_actions" / "event_type=split" / "data.parquet")
+    assert splits.height and (splits["split_is_reverse"] == (splits["split_to"] < splits["split_from"])).all()
+    sc = json.loads(next((lake / "metadata" / "silver" / "corporate_actions").rglob("2024-06-11.dividend.json")).read_text())
+    assert sc["status"] == "success" and sc["statistics"]["records"] == silver.height
+    proc = run_workflow(wd, sandbox, config=tuesday)
+    assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -1,0 +1,25 @@
+"""Silver layer: bronze REST pulls cleaned, deduplicated and joined.
+
+``corporate_actions`` (dividends, splits, IPOs, ticker changes in one schema),
+``fundamentals`` (statements flattened to a row per period) and ``financial_ratios``
+(derived from the flattened statements). Each silver file is rebuilt whole from all the
+bronze pulls the lake holds and replaces the previous one atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import atomic
+
+ROW_GROUP_SIZE = 8192  # rows sorted by ticker: one ticker's history is in one or two groups
+
+
+def write(table: pa.Table, output: str | Path) -> int:
+    """Write ``table`` (already sorted) atomically; returns the file's size in bytes."""
+    with atomic.atomic_path(output) as tmp:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_SIZE, write_statistics=True)
+    return Path(output).stat().st_size

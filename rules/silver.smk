@@ -1,0 +1,54 @@
+# Silver: bronze REST pulls cleaned, deduplicated and joined, each file rebuilt whole from
+# every pull the lake holds (quantmini/silver/). corporate_actions <- dividends, splits,
+# ipos, ticker_events; fundamentals <- fundamentals; financial_ratios <- silver fundamentals.
+
+
+rule silver_corporate_actions:
+    input:
+        unpack(corporate_action_pulls),
+    output:
+        **silver_corporate_actions_outputs(),
+    log:
+        "logs/silver/corporate_actions.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=2000,
+    params:
+        lake=lake_root,
+    script:
+        "../scripts/silver_corporate_actions.py"
+
+
+rule silver_fundamentals:
+    input:
+        fundamentals_pulls,
+    output:
+        **silver_outputs("fundamentals"),
+    log:
+        "logs/silver/fundamentals.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=2000,
+    params:
+        lake=lake_root,
+    script:
+        "../scripts/silver_fundamentals.py"
+
+
+rule silver_financial_ratios:
+    input:
+        **silver_outputs("fundamentals"),
+    output:
+        **silver_outputs("financial_ratios"),
+    log:
+        "logs/silver/financial_ratios.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        lake=lake_root,
+    script:
+        "../scripts/silver_financial_ratios.py"
