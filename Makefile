@@ -39,6 +39,7 @@ demo: setup
 	@echo "  bronze/   typed Parquet     quantlake/bronze/<dataset>/year=2024/month=06/day=DD/part.parquet"
 	@echo "            datasets: stocks_daily (06-03..06-28); stocks_minute, options_daily, options_minute (06-27, 06-28)"
 	@echo "            REST pulls: bronze/<dataset>/pull_date=D/window=W/part.parquet (06-28: corporate actions, news; 06-24: all nine)"
+	@echo "  silver/   REST data joined   quantlake/silver/corporate_actions/event_type=dividend/data.parquet, fundamentals/, financial_ratios/"
 	@echo "  gold/     Qlib store        quantlake/gold/qlib  (qlib.init(provider_uri='$(CURDIR)/quantlake/gold/qlib'))"
 	@echo "  metadata/ sidecars          quantlake/metadata/<layer>/<dataset>/YYYY/MM/YYYY-MM-DD.json"
 	@echo "The sandbox is still running for further runs; stop it with: make sandbox-stop"

@@ -17,6 +17,7 @@ from typing import Iterator
 from . import atomic, metadata
 from .bronze import SPECS, convert
 from .datasets import FLATFILE_DATASETS
+from .faults import crash_point
 from .flatfiles import FlatFileMissing, S3Settings, download
 from .metadata import JobRecorder
 from .paths import Lake
@@ -190,6 +191,7 @@ def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outp
         with recorded(lake, "silver", "corporate_actions", as_of, part=event_type) as result:
             table = corporate_actions.build(event_type, partitions)
             size = silver.write(table, output)
+            crash_point("silver.between_files")
             result.update(records=table.num_rows, size_mb=size / 1e6, event_type=event_type,
                           tickers=len(set(table.column("ticker").to_pylist())), bronze_pulls=len(partitions))
 

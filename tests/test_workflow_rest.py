@@ -166,9 +166,41 @@ def test_silver_corporate_actions_from_two_days_of_pulls(tmp_path, sandbox, clea
     assert (joined["div_cash_amount"] == joined["cash_amount"]).all()
     quarterly = joined.filter(pl.col("frequency") == 4)
     assert quarterly.height and ((quarterly["div_annualized_amount"] - 4 * quarterly["cash_amount"]).abs() < 1e-9).all()
+    everything = pl.scan_parquet(str(lake / "silver" / "corporate_actions" / "*" / "data.parquet"), hive_partitioning=True).collect()
+    assert everything.filter(pl.col("event_type") == "dividend").height == silver.height  # the four files read as one
     splits = pl.read_parquet(lake / "silver" / "corporate_actions" / "event_type=split" / "data.parquet")
     assert splits.height and (splits["split_is_reverse"] == (splits["split_to"] < splits["split_from"])).all()
     sc = json.loads(next((lake / "metadata" / "silver" / "corporate_actions").rglob("2024-06-11.dividend.json")).read_text())
     assert sc["status"] == "success" and sc["statistics"]["records"] == silver.height
     proc = run_workflow(wd, sandbox, config=tuesday)
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_silver_killed_between_files_is_rebuilt_whole(tmp_path, sandbox, clean_monday):
+    """SIGKILL after the first silver file is replaced: the rerun rebuilds the job, and every
+    silver file equals the silver built from the lake's bronze pulls."""
+    import shutil
+    import subprocess
+
+    from quantmini.silver import corporate_actions
+
+    from .conftest import REPO, SNAKEMAKE, workflow_env
+
+    wd = tmp_path / "wd"
+    shutil.copytree(clean_monday[0], wd, symlinks=True)
+    tuesday = {**BASE, "pull_date": "2024-06-11", "rest_datasets": "[dividends,splits]"}
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "rate_limit_calls": 0, **tuesday}
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd), "--profile", str(REPO / "profiles" / "demo"),
+           "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    crashed = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, start_new_session=True,
+                             env=workflow_env({"QUANTMINI_CRASH_AT": "silver.between_files"}))
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd), "--unlock"],
+                   check=True, capture_output=True, env=workflow_env(), cwd=wd)
+    run_workflow(wd, sandbox, config=tuesday)
+    lake = wd / "quantlake"
+    for event, source in corporate_actions.SOURCES.items():
+        parts = sorted(str(p) for p in (lake / "bronze" / source).glob("pull_date=*/window=*/part.parquet"))
+        got = pq.read_table(lake / "silver" / "corporate_actions" / f"event_type={event}" / "data.parquet")
+        assert got.equals(corporate_actions.build(event, parts)), event
+    assert any("pull_date=2024-06-11" in p.as_posix() for p in (lake / "bronze" / "dividends").rglob("part.parquet"))

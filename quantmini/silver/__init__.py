@@ -18,6 +18,16 @@ from .. import atomic
 ROW_GROUP_SIZE = 8192  # rows sorted by ticker: one ticker's history is in one or two groups
 
 
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with exactly ``schema``'s columns, in its order and types; columns it lacks
+    (another event type's fields, a concept nobody filed) are all null."""
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def write(table: pa.Table, output: str | Path) -> int:
     """Write ``table`` (already sorted) atomically; returns the file's size in bytes."""
     with atomic.atomic_path(output) as tmp:

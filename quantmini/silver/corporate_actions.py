@@ -18,7 +18,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from . import pulls
+from . import conform, pulls
 
 EVENT_TYPES = ("dividend", "split", "ipo", "ticker_change")
 SOURCES = {"dividend": "dividends", "split": "splits", "ipo": "ipos", "ticker_change": "ticker_events"}
@@ -69,12 +69,7 @@ SCHEMA = pa.schema(
 def _finish(frame: pl.DataFrame, event_type: str) -> pa.Table:
     """Every column of SCHEMA (nulls for other event types), sorted by ticker and date."""
     frame = frame.with_columns(pl.lit(event_type).alias("event_type"), pl.col("_pull_date").alias("source_pull_date"))
-    table = frame.sort(["ticker", "event_date", "event_id"], nulls_last=False).to_arrow()
-    columns = [
-        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in SCHEMA
-    ]
-    return pa.Table.from_arrays(columns, schema=SCHEMA)
+    return conform(frame.sort(["ticker", "event_date", "event_id"], nulls_last=False).to_arrow(), SCHEMA)
 
 
 def dividends(rows: pl.DataFrame) -> pa.Table:

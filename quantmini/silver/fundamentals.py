@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..rest.datasets import CONCEPTS
-from . import pulls
+from . import conform, pulls
 
 TIMEFRAMES = ("quarterly", "annual")
 CONCEPT_COLUMNS = tuple(sorted({c for names in CONCEPTS.values() for c in names.values()}))
@@ -58,15 +58,6 @@ RATIO_SCHEMA = pa.schema(
 )
 
 
-def _to_schema(frame: pl.DataFrame, schema: pa.Schema) -> pa.Table:
-    table = frame.to_arrow()
-    columns = [
-        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
 def flatten(rows: pl.DataFrame, timeframe: str) -> pa.Table:
     """One row per (ticker, period end) of ``timeframe``: the latest filing, then latest pull."""
     if rows.height == 0:
@@ -98,7 +89,7 @@ def flatten(rows: pl.DataFrame, timeframe: str) -> pa.Table:
         wide = known.pivot(on="concept", index=["ticker", "period_end"], values="value", aggregate_function="last")
         ids = ids.join(wide, on=["ticker", "period_end"], how="left")
     out = ids.with_columns(pl.lit(timeframe).alias("timeframe")).sort(["ticker", "period_end"])
-    return _to_schema(out, SCHEMA)
+    return conform(out.to_arrow(), SCHEMA)
 
 
 def _safe_div(num: str, den: str) -> pl.Expr:
@@ -130,7 +121,7 @@ def ratios(flat: pa.Table) -> pa.Table:
     ).unique(subset=["ticker", "fiscal_period", "fiscal_year"], keep="last")
     out = out.join(last_year, on=["ticker", "fiscal_period", "fiscal_year"], how="left")
     out = out.with_columns(*(_growth(pl.col(c), pl.col(f"_prev_{g}")).alias(f"{g}_growth_yoy") for g, c in GROWTH.items()))
-    return _to_schema(out.sort(["ticker", "period_end"]), RATIO_SCHEMA)
+    return conform(out.sort(["ticker", "period_end"]).to_arrow(), RATIO_SCHEMA)
 
 
 def build(partitions: list[str], timeframe: str) -> pa.Table:
