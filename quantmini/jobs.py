@@ -203,7 +203,7 @@ def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str
     setup_logging(log_file)
     lake = Lake(lake_root)
     as_of = _as_of(partitions)
-    rows = pulls.load(partitions)
+    rows = pulls.load(partitions).rows
     for timeframe, output in outputs.items():
         with recorded(lake, "silver", "fundamentals", as_of, part=timeframe) as result:
             table = fundamentals.flatten(rows, timeframe)

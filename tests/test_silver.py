@@ -142,3 +142,14 @@ def test_fundamentals_flatten_keeps_the_amendment_and_ratios_are_exact(tmp_path)
     q2 = r[D("2024-03-31")]
     assert q2["revenue_growth_qoq"] is None  # the previous row is three quarters back, not adjacent
     assert q2["revenue_growth_yoy"] is None  # no Q2 2023 filing
+
+
+def test_an_empty_pull_withdraws_what_its_window_covers(tmp_path):
+    """A later pull that finds nothing in its window still says the window's events are gone."""
+    lake = Lake(str(tmp_path))
+    first = put(lake, "splits", "2024-06-10", "2024-05-11_2024-09-08", [
+        {"id": "s1", "ticker": "NVDA", "execution_date": D("2024-06-10"), "split_from": 1.0, "split_to": 10.0},
+        {"id": "s0", "ticker": "OLD", "execution_date": D("2024-05-11"), "split_from": 1.0, "split_to": 2.0}])
+    empty = put(lake, "splits", "2024-06-11", "2024-05-12_2024-09-09", [])
+    rows = corporate_actions.build("split", [first, empty]).to_pylist()
+    assert [r["event_id"] for r in rows] == ["s0"]  # s0 is before the empty pull's window

@@ -72,12 +72,12 @@ def _finish(frame: pl.DataFrame, event_type: str) -> pa.Table:
     return conform(frame.sort(["ticker", "event_date", "event_id"], nulls_last=False).to_arrow(), SCHEMA)
 
 
-def dividends(rows: pl.DataFrame) -> pa.Table:
+def dividends(ps: pulls.PullSet) -> pa.Table:
     """Current dividends; withdrawn ones dropped (their ex-date window was pulled again without them)."""
-    if rows.height == 0:
+    if ps.rows.height == 0:
         return SCHEMA.empty_table()
-    rows = rows.with_columns(pl.coalesce("id", pl.concat_str(["ticker", pl.col("ex_dividend_date").cast(pl.String)], separator="|")).alias("_key"))
-    cur = pulls.current(rows, ["_key"], "ex_dividend_date").filter(pl.col("ticker").is_not_null())
+    rows = ps.rows.with_columns(pl.coalesce("id", pl.concat_str(["ticker", pl.col("ex_dividend_date").cast(pl.String)], separator="|")).alias("_key"))
+    cur = pulls.current(ps, ["_key"], "ex_dividend_date", rows).filter(pl.col("ticker").is_not_null())
     freq = pl.col("frequency")
     out = cur.select(
         "ticker",
@@ -100,11 +100,11 @@ def dividends(rows: pl.DataFrame) -> pa.Table:
     return _finish(out, "dividend")
 
 
-def splits(rows: pl.DataFrame) -> pa.Table:
-    if rows.height == 0:
+def splits(ps: pulls.PullSet) -> pa.Table:
+    if ps.rows.height == 0:
         return SCHEMA.empty_table()
-    rows = rows.with_columns(pl.coalesce("id", pl.concat_str(["ticker", pl.col("execution_date").cast(pl.String)], separator="|")).alias("_key"))
-    cur = pulls.current(rows, ["_key"], "execution_date").filter(pl.col("ticker").is_not_null())
+    rows = ps.rows.with_columns(pl.coalesce("id", pl.concat_str(["ticker", pl.col("execution_date").cast(pl.String)], separator="|")).alias("_key"))
+    cur = pulls.current(ps, ["_key"], "execution_date", rows).filter(pl.col("ticker").is_not_null())
     ratio = pl.when(pl.col("split_from") > 0).then(pl.col("split_to") / pl.col("split_from")).otherwise(None)
     out = cur.select(
         "ticker",
@@ -120,10 +120,10 @@ def splits(rows: pl.DataFrame) -> pa.Table:
     return _finish(out, "split")
 
 
-def ipos(rows: pl.DataFrame) -> pa.Table:
-    if rows.height == 0:
+def ipos(ps: pulls.PullSet) -> pa.Table:
+    if ps.rows.height == 0:
         return SCHEMA.empty_table()
-    cur = pulls.current(rows, ["ticker", "listing_date"], "listing_date").filter(pl.col("ticker").is_not_null())
+    cur = pulls.current(ps, ["ticker", "listing_date"], "listing_date").filter(pl.col("ticker").is_not_null())
     out = cur.select(
         "ticker",
         pl.col("listing_date").alias("event_date"),
@@ -140,13 +140,13 @@ def ipos(rows: pl.DataFrame) -> pa.Table:
     return _finish(out, "ipo")
 
 
-def ticker_changes(rows: pl.DataFrame) -> pa.Table:
+def ticker_changes(ps: pulls.PullSet) -> pa.Table:
     """Ticker changes filed under the name's current ticker (the one asked for): each event
     is the symbol adopted on that date, with the symbol it replaced."""
-    if rows.height == 0:
+    if ps.rows.height == 0:
         return SCHEMA.empty_table()
-    rows = rows.filter(pl.col("event_type") == "ticker_change")
-    cur = pulls.current(rows, ["requested", "event_date", "ticker"], None).sort(["requested", "event_date"])
+    rows = ps.rows.filter(pl.col("event_type") == "ticker_change")
+    cur = pulls.current(ps, ["requested", "event_date", "ticker"], None, rows).sort(["requested", "event_date"])
     out = cur.select(
         pl.col("requested").alias("ticker"),
         "event_date",

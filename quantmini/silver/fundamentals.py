@@ -125,4 +125,4 @@ def ratios(flat: pa.Table) -> pa.Table:
 
 
 def build(partitions: list[str], timeframe: str) -> pa.Table:
-    return flatten(pulls.load(partitions), timeframe)
+    return flatten(pulls.load(partitions).rows, timeframe)

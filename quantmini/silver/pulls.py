@@ -43,18 +43,26 @@ class Pull:
         return cls(Path(path), m["dataset"], dt.date.fromisoformat(m["date"]), Window.parse(m["window"]))
 
 
-def load(paths: list[str | Path], columns: list[str] | None = None) -> pl.DataFrame:
+@dataclass(frozen=True)
+class PullSet:
+    """Rows of some pulls, and the dated windows of all of them (pulls that found nothing
+    included: an empty answer for a window still says its events are gone)."""
+
+    rows: pl.DataFrame
+    windows: pl.DataFrame  # _seq, _window_start, _window_end
+
+
+def load(paths: list[str | Path], columns: list[str] | None = None) -> PullSet:
     """All rows of the given partitions with ``_pull_date``, ``_window_start``/``_window_end``
     (null for label windows such as ``active`` or ``all``) and ``_seq``: the pull's rank by
     pull date, then pull time (two pulls of one date: the 1st of a month's backfill and daily
     window), then path."""
     loaded = []
     for p in (Pull.from_path(p) for p in paths):
-        frame = pl.from_arrow(pq.read_table(p.path, columns=columns))
+        table = pq.read_table(p.path, columns=columns)
+        frame = pl.from_arrow(table)
         pulled_at = frame["pulled_at"].max() if "pulled_at" in frame.columns and frame.height else None
         loaded.append((p, pulled_at, frame))
-    if not loaded:
-        return pl.DataFrame()
     epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
     loaded.sort(key=lambda x: (x[0].pull_date, x[1] or epoch, x[0].path.as_posix()))
     frames = [
@@ -66,12 +74,13 @@ def load(paths: list[str | Path], columns: list[str] | None = None) -> pl.DataFr
         )
         for seq, (p, _, frame) in enumerate(loaded)
     ]
-    return pl.concat(frames, how="vertical_relaxed")
-
-
-def windows(rows: pl.DataFrame) -> pl.DataFrame:
-    """One row per dated pull: ``_seq``, ``_window_start``, ``_window_end``."""
-    return rows.filter(pl.col("_window_start").is_not_null()).select("_seq", "_window_start", "_window_end").unique()
+    dated = pl.DataFrame(
+        [(seq, p.window.start, p.window.end) for seq, (p, _, _) in enumerate(loaded) if p.window.start is not None],
+        schema={"_seq": pl.UInt32, "_window_start": pl.Date, "_window_end": pl.Date},
+        orient="row",
+    )
+    rows = pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame()
+    return PullSet(rows, dated)
 
 
 def latest_covering(rows: pl.DataFrame, date_column: str, pull_windows: pl.DataFrame) -> pl.DataFrame:
@@ -88,12 +97,14 @@ def latest_covering(rows: pl.DataFrame, date_column: str, pull_windows: pl.DataF
     return rows.join(cover, left_on=date_column, right_on="_d", how="left")
 
 
-def current(rows: pl.DataFrame, key: list[str], date_column: str | None) -> pl.DataFrame:
+def current(pulls: PullSet, key: list[str], date_column: str | None, rows: pl.DataFrame | None = None) -> pl.DataFrame:
     """The current version of every event: withdrawn events dropped (when ``date_column`` is
-    given, see :func:`latest_covering`), then the latest pull's row per key."""
+    given, see :func:`latest_covering`), then the latest pull's row per key. ``rows``: the
+    pulls' rows with derived columns, if any."""
+    rows = pulls.rows if rows is None else rows
     if rows.height == 0:
         return rows
     if date_column is not None:
-        rows = latest_covering(rows, date_column, windows(rows))
+        rows = latest_covering(rows, date_column, pulls.windows)
         rows = rows.filter(pl.col("_cover_seq").is_null() | (pl.col("_seq") >= pl.col("_cover_seq"))).drop("_cover_seq")
     return rows.sort("_seq").unique(subset=key, keep="last", maintain_order=True)
