@@ -69,7 +69,8 @@ def recorded(lake: Lake, layer: str, data_type: str, date: str, part: str | None
     records = int(result.pop("records", 0))
     size_mb = float(result.pop("size_mb", 0.0))
     recorder.write("success", records=records, size_mb=size_mb, **result)
-    log.info("%s %s %s: %d records, %.3f MB in %.2f s", layer, data_type, date, records, size_mb, recorder.elapsed())
+    log.info("%s %s %s%s: %d records, %.3f MB in %.2f s", layer, data_type, date, f" {part}" if part else "", records, size_mb,
+             recorder.elapsed())
 
 
 def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, output: str, log_file: str) -> None:
