@@ -72,12 +72,18 @@ def _finish(frame: pl.DataFrame, event_type: str) -> pa.Table:
     return conform(frame.sort(["ticker", "event_date", "event_id"], nulls_last=False).to_arrow(), SCHEMA)
 
 
+def _current_by_id(ps: pulls.PullSet, date_column: str) -> pl.DataFrame:
+    """Current events keyed by the vendor's ``id`` (ticker and date where it has none)."""
+    fallback = pl.concat_str(["ticker", pl.col(date_column).cast(pl.String)], separator="|")
+    rows = ps.rows.with_columns(pl.coalesce("id", fallback).alias("_key"))
+    return pulls.current(ps, ["_key"], date_column, rows).filter(pl.col("ticker").is_not_null())
+
+
 def dividends(ps: pulls.PullSet) -> pa.Table:
     """Current dividends; withdrawn ones dropped (their ex-date window was pulled again without them)."""
     if ps.rows.height == 0:
         return SCHEMA.empty_table()
-    rows = ps.rows.with_columns(pl.coalesce("id", pl.concat_str(["ticker", pl.col("ex_dividend_date").cast(pl.String)], separator="|")).alias("_key"))
-    cur = pulls.current(ps, ["_key"], "ex_dividend_date", rows).filter(pl.col("ticker").is_not_null())
+    cur = _current_by_id(ps, "ex_dividend_date")
     freq = pl.col("frequency")
     out = cur.select(
         "ticker",
@@ -103,8 +109,7 @@ def dividends(ps: pulls.PullSet) -> pa.Table:
 def splits(ps: pulls.PullSet) -> pa.Table:
     if ps.rows.height == 0:
         return SCHEMA.empty_table()
-    rows = ps.rows.with_columns(pl.coalesce("id", pl.concat_str(["ticker", pl.col("execution_date").cast(pl.String)], separator="|")).alias("_key"))
-    cur = pulls.current(ps, ["_key"], "execution_date", rows).filter(pl.col("ticker").is_not_null())
+    cur = _current_by_id(ps, "execution_date")
     ratio = pl.when(pl.col("split_from") > 0).then(pl.col("split_to") / pl.col("split_from")).otherwise(None)
     out = cur.select(
         "ticker",
