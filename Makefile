@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/flatfiles.py --repeat 7
 	$(BIN)/python bench/dag_scale.py --days 250
 	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/silver_lookup.py
 
 report: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --report quantlake/report.html
