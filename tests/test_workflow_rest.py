@@ -172,6 +172,9 @@ def test_silver_corporate_actions_from_two_days_of_pulls(tmp_path, sandbox, clea
     assert splits.height and (splits["split_is_reverse"] == (splits["split_to"] < splits["split_from"])).all()
     sc = json.loads(next((lake / "metadata" / "silver" / "corporate_actions").rglob("2024-06-11.dividend.json")).read_text())
     assert sc["status"] == "success" and sc["statistics"]["records"] == silver.height
+    for path in [*(lake / "silver").rglob("*"), *(lake / "metadata" / "silver").rglob("*"), *(wd / "logs" / "silver").rglob("*")]:
+        if path.is_file():
+            assert API_KEY.encode() not in path.read_bytes() and S3_SECRET.encode() not in path.read_bytes(), path
     proc = run_workflow(wd, sandbox, config=tuesday)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
