@@ -172,6 +172,12 @@ def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, wind
             result.update(tickers=len(tickers), not_found=res.not_found)
 
 
+def _distinct_tickers(table) -> int:
+    import pyarrow.compute as pc
+
+    return pc.count_distinct(table.column("ticker")).as_py()
+
+
 def _as_of(partitions: list[str]) -> str:
     """A silver build's date for its sidecar: the latest pull date among its inputs."""
     from .silver.pulls import Pull
@@ -194,7 +200,7 @@ def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outp
             size = silver.write(table, output)
             crash_point("silver.between_files")
             result.update(records=table.num_rows, size_mb=size / 1e6, event_type=event_type,
-                          tickers=len(set(table.column("ticker").to_pylist())), bronze_pulls=len(partitions))
+                          tickers=_distinct_tickers(table), bronze_pulls=len(partitions))
 
 
 def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str, str], log_file: str) -> None:
@@ -210,7 +216,7 @@ def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str
             table = fundamentals.flatten(rows, timeframe)
             size = silver.write(table, output)
             result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe,
-                          tickers=len(set(table.column("ticker").to_pylist())), bronze_pulls=len(partitions))
+                          tickers=_distinct_tickers(table), bronze_pulls=len(partitions))
 
 
 def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dict[str, str], log_file: str) -> None:

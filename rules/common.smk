@@ -3,6 +3,7 @@
 import glob
 import os
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 import jsonschema
@@ -163,23 +164,26 @@ def reference_tickers_for_pull(wildcards):
     return {"reference": RUN.lake.bronze_rest("tickers", day.isoformat(), "active")}
 
 
-def rest_targets():
-    """The REST pulls due on the run's pull date (see quantmini/rest/schedule.py)."""
+def rest_targets(dataset=None):
+    """The REST pulls due on the run's pull date (see quantmini/rest/schedule.py), of
+    every dataset or of one."""
     return [
-        RUN.lake.bronze_rest(p.dataset, RUN.pull_date, p.window.name) for p in RUN.pulls
+        RUN.lake.bronze_rest(p.dataset, RUN.pull_date, p.window.name)
+        for p in RUN.pulls
+        if dataset in (None, p.dataset)
     ]
+
+
+@lru_cache(maxsize=None)
+def _held_pulls(dataset):
+    """The lake's pulls of ``dataset`` when the DAG is built (listed once per run)."""
+    return tuple(glob.glob(RUN.lake.bronze_rest_glob(dataset)))
 
 
 def bronze_pulls(dataset):
     """Every pull of ``dataset`` the lake holds or this run makes: silver is rebuilt from
     all of them, and reruns when one is added or replaced."""
-    held = glob.glob(RUN.lake.bronze_rest_glob(dataset))
-    due = [
-        RUN.lake.bronze_rest(p.dataset, RUN.pull_date, p.window.name)
-        for p in RUN.pulls
-        if p.dataset == dataset
-    ]
-    return sorted(set(held) | set(due))
+    return sorted(set(_held_pulls(dataset)) | set(rest_targets(dataset)))
 
 
 def corporate_action_pulls(wildcards):

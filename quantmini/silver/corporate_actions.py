@@ -81,8 +81,6 @@ def _current_by_id(ps: pulls.PullSet, date_column: str) -> pl.DataFrame:
 
 def dividends(ps: pulls.PullSet) -> pa.Table:
     """Current dividends; withdrawn ones dropped (their ex-date window was pulled again without them)."""
-    if ps.rows.height == 0:
-        return SCHEMA.empty_table()
     cur = _current_by_id(ps, "ex_dividend_date")
     freq = pl.col("frequency")
     out = cur.select(
@@ -107,8 +105,6 @@ def dividends(ps: pulls.PullSet) -> pa.Table:
 
 
 def splits(ps: pulls.PullSet) -> pa.Table:
-    if ps.rows.height == 0:
-        return SCHEMA.empty_table()
     cur = _current_by_id(ps, "execution_date")
     ratio = pl.when(pl.col("split_from") > 0).then(pl.col("split_to") / pl.col("split_from")).otherwise(None)
     out = cur.select(
@@ -126,8 +122,6 @@ def splits(ps: pulls.PullSet) -> pa.Table:
 
 
 def ipos(ps: pulls.PullSet) -> pa.Table:
-    if ps.rows.height == 0:
-        return SCHEMA.empty_table()
     cur = pulls.current(ps, ["ticker", "listing_date"], "listing_date").filter(pl.col("ticker").is_not_null())
     out = cur.select(
         "ticker",
@@ -148,8 +142,6 @@ def ipos(ps: pulls.PullSet) -> pa.Table:
 def ticker_changes(ps: pulls.PullSet) -> pa.Table:
     """Ticker changes filed under the name's current ticker (the one asked for): each event
     is the symbol adopted on that date, with the symbol it replaced."""
-    if ps.rows.height == 0:
-        return SCHEMA.empty_table()
     rows = ps.rows.filter(pl.col("event_type") == "ticker_change")
     cur = pulls.current(ps, ["requested", "event_date", "ticker"], None, rows).sort(["requested", "event_date"])
     out = cur.select(
@@ -171,4 +163,7 @@ BUILDERS = {"dividend": dividends, "split": splits, "ipo": ipos, "ticker_change"
 
 def build(event_type: str, partitions: list[str]) -> pa.Table:
     """The silver table of one event type from its bronze partitions."""
-    return BUILDERS[event_type](pulls.load(partitions))
+    loaded = pulls.load(partitions)
+    if loaded.rows.height == 0:
+        return SCHEMA.empty_table()
+    return BUILDERS[event_type](loaded)
