@@ -93,19 +93,30 @@ def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, outpu
             result.update(unparsed_contracts=res.unparsed_contracts)
 
 
-def gold_qlib_stocks_daily(lake_root: str, date: str, bronze: str, output: str, log_file: str) -> None:
-    import pyarrow.parquet as pq
-
-    from .qlib_store import QlibStore, receipt_json
+def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
+                           dividends: list[str], output: str, log_file: str) -> None:
+    """Bring the Qlib store up to date (appending new days, rewriting the symbols whose
+    adjustment changed, or building in bulk; see quantmini.gold.qlib_store)."""
+    from .gold.qlib_store import QlibStore, receipt_json, session_of
 
     setup_logging(log_file)
     lake = Lake(lake_root)
-    with recorded(lake, "gold", "stocks_daily_qlib", date) as result:
-        table = pq.read_table(bronze, columns=["ticker", "open", "high", "low", "close", "volume"])
-        store = QlibStore(lake.qlib_root())
-        applied = store.apply_day(dt.date.fromisoformat(date), table)
-        atomic.write_text(output, receipt_json(applied, table.num_rows))
-        result.update(records=table.num_rows, symbols=applied.symbols, new_symbols=applied.new_symbols)
+    last = max((session_of(p) for p in bronze), default=dt.date.today()).isoformat()
+    with recorded(lake, "gold", "stocks_daily_qlib", last) as result:
+        store = QlibStore(lake.qlib_root(), basis=basis)
+        res = store.update(bronze, minute, splits[0] if splits else None, dividends[0] if dividends else None)
+        for s in res.skipped_actions:
+            log.warning("adjustment not applied: %s %s %s %s: %s", s["ticker"], s["kind"], s["value"], s["ex_date"], s["reason"])
+        if res.symbols_rewritten:
+            log.info("rewrote %d symbols whose adjustment changed: %s", len(res.symbols_rewritten),
+                     ", ".join(res.symbols_rewritten[:20]) + (" ..." if len(res.symbols_rewritten) > 20 else ""))
+        atomic.write_text(output, receipt_json(res))
+        result.update(records=res.bars_written, mode=res.mode, basis=basis, sessions=res.sessions,
+                      symbols=res.symbols, days_applied=len(res.days_applied),
+                      first_day_applied=min(res.days_applied, default=None),
+                      files_written=res.files_written, symbols_rewritten=len(res.symbols_rewritten),
+                      symbols_removed=len(res.symbols_removed), applied_actions=res.applied_actions,
+                      vwap_days=res.vwap_days, skipped_actions=res.skipped_actions)
 
 
 def metadata_summary(lake_root: str, output: str, log_file: str) -> None:

@@ -61,10 +61,12 @@ class Lake:
     def qlib_root(self) -> str:
         return f"{self.root}/gold/qlib"
 
-    def qlib_receipt(self, dataset: str, date: str) -> str:
-        """Per-day output of the Qlib update: proof that ``date`` is applied to the store."""
-        y, m, _ = split_date(date)
-        return f"{self.qlib_root()}/_applied/{dataset}/{y}/{m}/{date}.json"
+    def qlib_receipt(self, dataset: str) -> str:
+        """Output of the Qlib update: what the store holds (deterministic, no timestamps)."""
+        return f"{self.qlib_root()}/.quantmini/{dataset}.json"
+
+    def bronze_glob(self, dataset: str) -> str:
+        return f"{self.bronze_dir(dataset)}/year=*/month=*/day=*/part.parquet"
 
     # metadata ------------------------------------------------------------------------------
     def metadata_root(self) -> str:

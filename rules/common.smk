@@ -82,6 +82,11 @@ def lake_root(wildcards):
     return LAKE
 
 
+def qlib_adjustment(wildcards):
+    """``total`` (splits and dividends) or ``split`` (price-return series)."""
+    return config.get("qlib_adjustment", "total")
+
+
 def date_of(wildcards):
     """The ISO date named by a target's year/month/day wildcards."""
     return f"{wildcards.year}-{wildcards.month}-{wildcards.day}"
@@ -113,30 +118,51 @@ def bronze_mem_mb(wildcards):
     return BRONZE_MEM_MB[wildcards.dataset]
 
 
-def bronze_stocks_daily_for_gold(wildcards):
-    return RUN.lake.bronze("stocks_daily", wildcards.date)
+@lru_cache(maxsize=None)
+def _held_partitions(dataset):
+    """The lake's bronze partitions of a flat-file dataset when the DAG is built."""
+    return tuple(glob.glob(RUN.lake.bronze_glob(dataset)))
 
 
-def previous_gold_receipt_in_window(wildcards):
-    """Chain the Qlib updates of a window in date order, so the store grows by appends.
+def bronze_partitions(dataset):
+    """Every bronze partition of ``dataset`` the lake holds or this run builds."""
+    window = (
+        [RUN.lake.bronze(dataset, d) for d in RUN.sessions]
+        if dataset in RUN.datasets
+        else []
+    )
+    return sorted(set(_held_partitions(dataset)) | set(window))
 
-    The gold step marks this input as ancient, so it orders the jobs of one run, but rebuilding
-    one day never makes the following days rerun (their data did not change).
-    """
-    if wildcards.date not in RUN.sessions:
-        return []
-    position = RUN.sessions.index(wildcards.date)
-    if position == 0:
-        return []
-    return [RUN.lake.qlib_receipt("stocks_daily", RUN.sessions[position - 1])]
+
+def silver_action_file(event_type):
+    """A silver corporate-actions file if this run builds it or the lake holds it."""
+    path = silver_corporate_actions_outputs()[event_type]
+    if path in silver_targets() or os.path.exists(path):
+        return [path]
+    return []
+
+
+def qlib_inputs(wildcards):
+    """The Qlib store is a function of every stocks_daily day held (and of the minute days
+    for $vwap and the silver splits and dividends), so its rule reruns when one is added or
+    replaced and never for a window the store already holds."""
+    return {
+        "bronze": bronze_partitions("stocks_daily"),
+        "minute": bronze_partitions("stocks_minute"),
+        "splits": silver_action_file("split"),
+        "dividends": silver_action_file("dividend"),
+    }
+
+
+def gold_targets():
+    if config.get("gold_qlib", True) and "stocks_daily" in RUN.datasets:
+        return [RUN.lake.qlib_receipt("stocks_daily")]
+    return []
 
 
 def dataset_targets(dataset, date):
     """The final files of one dataset for one session."""
-    targets = [RUN.lake.bronze(dataset, date)]
-    if dataset == "stocks_daily" and config.get("gold_qlib", True):
-        targets.append(RUN.lake.qlib_receipt(dataset, date))
-    return targets
+    return [RUN.lake.bronze(dataset, date)]
 
 
 def needs_reference_tickers(dataset):
@@ -221,7 +247,7 @@ def silver_targets():
 
 
 def run_targets():
-    return window_targets() + rest_targets() + silver_targets()
+    return window_targets() + rest_targets() + silver_targets() + gold_targets()
 
 
 def window_targets():

@@ -1,20 +1,20 @@
-# Gold: analysis-ready stores built from bronze. stocks_daily -> the Qlib binary store.
+# Gold: analysis-ready stores built from bronze and silver. stocks_daily -> the Qlib store.
 
 
 rule gold_qlib_stocks_daily:
     input:
-        bronze=bronze_stocks_daily_for_gold,
-        previous=ancient(previous_gold_receipt_in_window),
+        unpack(qlib_inputs),
     output:
-        f"{LAKE}/gold/qlib/_applied/stocks_daily/{{year}}/{{month}}/{{date}}.json",
+        f"{LAKE}/gold/qlib/.quantmini/stocks_daily.json",
     log:
-        "logs/gold/stocks_daily_qlib/{year}/{month}/{date}.log",
+        "logs/gold/stocks_daily_qlib.log",
     conda:
         "../envs/quantmini.yaml"
     resources:
         qlib_store=1,
-        mem_mb=1000,
+        mem_mb=4000,
     params:
         lake=lake_root,
+        basis=qlib_adjustment,
     script:
         "../scripts/gold_qlib_stocks_daily.py"

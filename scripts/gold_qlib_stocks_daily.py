@@ -1,11 +1,14 @@
-"""Snakemake script: apply one session of stocks_daily bronze to the Qlib store (see quantmini.jobs)."""
+"""Snakemake script: bring the Qlib store up to date with every bronze day (see quantmini.jobs)."""
 
 from quantmini.jobs import gold_qlib_stocks_daily
 
 gold_qlib_stocks_daily(
     lake_root=snakemake.params.lake,
-    date=snakemake.wildcards.date,
-    bronze=snakemake.input.bronze,
+    basis=snakemake.params.basis,
+    bronze=list(snakemake.input.bronze),
+    minute=list(snakemake.input.minute),
+    splits=list(snakemake.input.splits),
+    dividends=list(snakemake.input.dividends),
     output=snakemake.output[0],
     log_file=snakemake.log[0],
 )
