@@ -259,6 +259,16 @@ def window_targets():
     ]
 
 
+def summary_inputs():
+    """Everything the lake holds of what this run builds, not only this run's window, so
+    the summary is redone when anything is added and never by a rerun over held days."""
+    held = [p for ds in FLATFILE_DATASETS for p in bronze_partitions(ds)]
+    pulls = [
+        p for ds in sorted({t.dataset for t in RUN.pulls}) for p in bronze_pulls(ds)
+    ]
+    return sorted(set(held) | set(pulls) | set(run_targets()))
+
+
 def get_final_output():
     if RUN.empty:
         return []

@@ -3,7 +3,7 @@
 
 rule metadata_summary:
     input:
-        run_targets(),
+        summary_inputs(),
     output:
         report(
             f"{LAKE}/metadata/summary.tsv",

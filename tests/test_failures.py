@@ -23,8 +23,12 @@ def test_unpublished_flat_file_is_pending_and_fails_that_target_only(tmp_path, s
     assert not Path(lake.landing("stocks_daily", "2024-07-01")).exists()
     assert not Path(lake.bronze("stocks_daily", "2024-07-01")).exists()
     assert not Path(lake.sidecar("bronze", "stocks_daily", "2024-07-01")).exists()
-    # keep-going: the other day is complete.
-    assert json.loads(Path(lake.sidecar("gold", "stocks_daily_qlib", "2024-06-28")).read_text())["status"] == "success"
+    # keep-going: the other day is complete in bronze; the Qlib store waits for the whole
+    # window (it is one update over every day held) and takes both days on the next run.
+    assert json.loads(Path(lake.sidecar("bronze", "stocks_daily", "2024-06-28")).read_text())["status"] == "success"
+    assert not Path(lake.qlib_receipt("stocks_daily")).exists()
+    run_workflow(tmp_path, sandbox, config={"start": "2024-06-28", "end": "2024-06-28"})
+    assert (tmp_path / "quantlake" / "gold" / "qlib" / "calendars" / "day.txt").read_text() == "2024-06-28\n"
     assert S3_SECRET not in proc.stderr + proc.stdout
 
 

@@ -463,6 +463,7 @@ def _check_dirs(spans: dict) -> set[str]:
 
 # -- loading and computing (pure: the same inputs give the same bits) --------------------------
 _RAW = ("open", "high", "low", "close", "volume", "vwap")
+_BARS_SCHEMA = pa.schema([("ticker", pa.string()), ("ord", pa.int64())] + [(k, pa.float64()) for k in _RAW])
 
 
 def empty_bars() -> Bars:
@@ -486,7 +487,7 @@ def load_bars(days: dict[str, str], minutes: dict[str, str], symbols: set[str] |
             t = t.append_column("vwap", pa.nulls(t.num_rows, pa.float64()))
         ordinal = dt.date.fromisoformat(day).toordinal()
         t = t.append_column("ord", pa.array(np.full(t.num_rows, ordinal, dtype=np.int64)))
-        tables.append(t.select(["ticker", "ord", *_RAW]))
+        tables.append(t.select(["ticker", "ord", *_RAW]).cast(_BARS_SCHEMA))
     if not tables:
         return empty_bars()
     table = pa.concat_tables(tables)
