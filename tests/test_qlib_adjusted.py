@@ -162,3 +162,20 @@ def test_rerun_over_held_days_plans_nothing_whatever_the_window(lake):
     for cfg in ({"date": SANDBOX_END, "days_back": 3}, WINDOW, {"date": "2024-06-12"}):
         dry = run_workflow(workdir, sandbox, "-n", config=cfg)
         assert "Nothing to be done" in dry.stdout + dry.stderr, (cfg, dry.stdout[-2000:])
+
+
+def test_special_dividend_adjusted_without_a_jump(lake, frame):
+    """QMFS pays a special $2.50 (ex 2024-06-24) and its raw price drops by it."""
+    silver = pq.read_table(lake["lake"].silver("corporate_actions", "event_type=dividend")).to_pandas()
+    row = silver[(silver["ticker"] == "QMFS") & (silver["event_date"] == dt.date(2024, 6, 24))]
+    assert len(row) == 1 and bool(row["div_is_special"].iloc[0]) and row["div_cash_amount"].iloc[0] == 2.5
+    prev, ex = "2024-06-21", "2024-06-24"
+    raw_prev = bronze_day(lake["lake"], prev).loc["QMFS", "close"]
+    raw_ex = bronze_day(lake["lake"], ex).loc["QMFS", "close"]
+    assert raw_prev - raw_ex > 1.5  # the raw series drops by about the dividend
+    f = frame.loc["QMFS", "$factor"]
+    assert f[prev] / f[ex] == pytest.approx(1 - 2.5 / raw_prev, rel=1e-6)
+    adj = frame.loc["QMFS", "$close"]
+    real_move = (raw_ex + 2.5) / raw_prev - 1
+    assert adj[ex] / adj[prev] - 1 == pytest.approx(real_move, abs=0.002)
+    assert abs(adj[ex] / adj[prev] - 1) < abs(raw_ex / raw_prev - 1) / 2

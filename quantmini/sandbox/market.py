@@ -49,6 +49,7 @@ class Scripted:
     avg_volume: float = 5e6
     former: tuple[tuple[str, dt.date], ...] = ()  # (old symbol, first session under the new one)
     kind: str = "CS"  # reference ticker type
+    special_dividends: tuple[tuple[dt.date, float], ...] = ()  # (ex-date, cash): the price drops by it
 
 
 SCRIPTED: tuple[Scripted, ...] = (
@@ -66,7 +67,8 @@ SCRIPTED: tuple[Scripted, ...] = (
     Scripted("PRN", dt.date(2024, 6, 14), 140.0, (), avg_volume=2e4),
     # Events inside the reference window 2024-06-07 .. 2024-06-20 (Juneteenth 06-19 closed):
     Scripted("QMRS", dt.date(2024, 6, 14), 12.0, ((dt.date(2024, 6, 17), 0.1),), avg_volume=2e5),  # 1-for-10 reverse
-    Scripted("QMFS", dt.date(2024, 6, 14), 30.0, ((dt.date(2024, 6, 12), 3.0),), dividend_yield=0.004, avg_volume=8e5),
+    Scripted("QMFS", dt.date(2024, 6, 14), 30.0, ((dt.date(2024, 6, 12), 3.0),), dividend_yield=0.004, avg_volume=8e5,
+             special_dividends=((dt.date(2024, 6, 24), 2.5),)),  # and a special cash dividend
     Scripted("QMIPO", dt.date(2024, 6, 14), 21.0, (), list_date=dt.date(2024, 6, 12), avg_volume=1e6),
     Scripted("QMDL", dt.date(2024, 6, 14), 4.0, (), delist_date=dt.date(2024, 6, 14), avg_volume=1e5),
     # A ticker change: trades as QMOLD through 2024-06-18, as QMNEW from 2024-06-20.
@@ -256,6 +258,16 @@ class Market:
         np.multiply.at(f, u.split_sym[later], u.split_ratio[later])
         return f
 
+    def special_dividend_premium(self, day_ord: int) -> np.ndarray:
+        """Cash of the special dividends still ahead of ``day``, in today's share units: the raw
+        price carries it until the ex-date, when it drops by the amount (as a real price does)."""
+        out = np.zeros(self.universe.symbols.size)
+        for i, s in enumerate(SCRIPTED):
+            for ex, cash in s.special_dividends:
+                if _ord(ex) > day_ord:
+                    out[i] += cash / self.split_factor(_ord(ex))[i]
+        return out
+
     def listed(self, day_ord: int) -> np.ndarray:
         u = self.universe
         return (u.list_ord <= day_ord) & (u.delist_ord >= day_ord)
@@ -277,7 +289,9 @@ class Market:
         high = np.maximum(open_, close) * np.exp(u.sigma * 0.5 * np.abs(e[2]))
         low = np.minimum(open_, close) * np.exp(-u.sigma * 0.5 * np.abs(e[3]))
         factor = self.split_factor(o)
-        raw = [np.where(x * factor >= 1, np.round(x * factor, 2), np.round(x * factor, 4)) for x in (open_, high, low, close)]
+        paid = self.special_dividend_premium(o)
+        raw = [np.where((x + paid) * factor >= 1, np.round((x + paid) * factor, 2), np.round((x + paid) * factor, 4))
+               for x in (open_, high, low, close)]
         open_r, high_r, low_r, close_r = raw
         high_r = np.maximum.reduce([high_r, open_r, close_r])
         low_r = np.minimum.reduce([low_r, open_r, close_r])
@@ -512,5 +526,11 @@ class Market:
                                 "frequency": 4,
                             }
                         )
+        for s in SCRIPTED:
+            for ex, cash in s.special_dividends:
+                if start <= ex <= end:
+                    rows.append({"ticker": s.symbol, "ex_dividend_date": ex, "cash_amount": cash,
+                                 "declaration_date": ex - dt.timedelta(days=21), "record_date": ex,
+                                 "pay_date": ex + dt.timedelta(days=14), "frequency": 0})
         columns = ["ticker", "ex_dividend_date", "cash_amount", "declaration_date", "record_date", "pay_date", "frequency"]
         return pd.DataFrame(rows, columns=columns).sort_values(["ex_dividend_date", "ticker"]).reset_index(drop=True)

@@ -59,7 +59,7 @@ class RefData:
         df = self.m.dividends(start, end)
         out = []
         for r in df.itertuples(index=False):
-            special = int(_id("special", r.ticker, r.ex_dividend_date)[:4], 16) % 23 == 0
+            special = r.frequency == 0 or int(_id("special", r.ticker, r.ex_dividend_date)[:4], 16) % 23 == 0
             out.append({
                 "id": "E" + _id("div", r.ticker, r.ex_dividend_date)[:31],
                 "ticker": r.ticker,
