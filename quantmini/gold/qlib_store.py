@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -353,14 +354,35 @@ class QlibStore:
         self._begin("append")
         written = 0
         crash_at = len(set(plain.symbol.tolist())) // 2
+        # The file of a held symbol ends at its last bar (the state says which), so the new
+        # values go at the end: one O_APPEND write per file, NaN-padded over sessions it missed.
+        position = {o: i for i, o in enumerate(cal_ords.tolist())}
+        features = str(self.features)
+        stacked = np.stack([values_p[f] for f in FIELDS])  # (fields, rows) float32
         for i, (sym, a, z) in enumerate(plain.groups()):
             if i == crash_at:
                 crash_point("qlib.mid_update")
-            vals = {f: values_p[f][a:z] for f in FIELDS}
-            if sym in sym_state:
-                written += self._append_symbol(sym, plain.ords[a:z], vals, cal_ords)
+            old = sym_state.get(sym)
+            if old is None:
+                written += self._write_symbol(sym, plain.ords[a:z], {f: values_p[f][a:z] for f in FIELDS}, cal_ords, compare=False)
+                continue
+            first = position[dt.date.fromisoformat(old["last"]).toordinal()] + 1
+            idx = [position[o] for o in plain.ords[a:z].tolist()]
+            if idx[0] < first:
+                raise StoreError(f"{sym}: append at session {idx[0]} inside its history (ends at {first - 1})")
+            if len(idx) == 1 and idx[0] == first:
+                block = stacked[:, a:z]
             else:
-                written += self._write_symbol(sym, plain.ords[a:z], vals, cal_ords, compare=False)
+                block = np.full((len(FIELDS), idx[-1] - first + 1), _NAN32, dtype="<f4")
+                block[:, np.array(idx) - first] = stacked[:, a:z]
+            folder = f"{features}/{feature_dir_name(sym)}/"
+            for k, f in enumerate(FIELDS):
+                fd = os.open(f"{folder}{f}.{FREQ}.bin", os.O_WRONLY | os.O_APPEND)
+                try:
+                    os.write(fd, block[k].tobytes())
+                finally:
+                    os.close(fd)
+            written += len(FIELDS)
         for sym, a, z in history.groups():
             written += self._write_symbol(sym, history.ords[a:z], {f: values_h[f][a:z] for f in FIELDS}, cal_ords, compare=True)
         self._write_text_if_changed(self.calendar_path, "".join(f"{d}\n" for d in calendar))
@@ -407,34 +429,8 @@ class QlibStore:
                         continue
                 except FileNotFoundError:
                     pass
-            tmp = path.with_name(f".tmp-{path.name}")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            _replace(path, data)
             written += 1
-        return written
-
-    def _append_symbol(self, sym: str, ords: np.ndarray, vals: dict[str, np.ndarray], cal_ords: np.ndarray) -> int:
-        """Write a held symbol's new bars after its last one: one ``pwrite`` per file at an
-        offset computed from the file's own header and length (a redo gives the same bytes)."""
-        idx = np.searchsorted(cal_ords, ords)
-        folder = self.features / feature_dir_name(sym)
-        written = 0
-        for f in FIELDS:
-            path = folder / f"{f}.{FREQ}.bin"
-            fd = os.open(path, os.O_RDWR)
-            try:
-                size = os.fstat(fd).st_size
-                start = int(np.frombuffer(os.pread(fd, 4, 0), dtype="<f4")[0])
-                count = size // 4 - 1
-                first = start + count  # calendar index of the first slot after the file
-                if int(idx[0]) < first:
-                    raise StoreError(f"{sym}: append at session {int(idx[0])} inside its file (ends at {first - 1})")
-                dense = np.full(int(idx[-1]) - first + 1, _NAN32, dtype="<f4")
-                dense[idx - first] = vals[f]
-                os.pwrite(fd, dense.tobytes(), 4 * (1 + count))
-                written += 1
-            finally:
-                os.close(fd)
         return written
 
     def _write_text_if_changed(self, path: Path, text: str) -> None:
@@ -445,6 +441,25 @@ class QlibStore:
     def _write_instruments(self, spans: dict[str, tuple[str, str]]) -> None:
         text = "".join(f"{s}\t{a}\t{b}\n" for s, (a, b) in sorted(spans.items()))
         self._write_text_if_changed(self.instruments_path, text)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Publish a feature file whole: temporary name, then rename; no temporary survives a
+    failed write (a full disk)."""
+    tmp = f"{path.parent}/.tmp-{path.name}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def _action_key(a: adj.Action):
@@ -475,19 +490,23 @@ def load_bars(days: dict[str, str], minutes: dict[str, str], symbols: set[str] |
     """Raw bars of these sessions (optionally only these instruments), sorted by symbol and
     date, with the session VWAP where the day's minute bars are given."""
     wanted = pa.array(sorted({ticker_of(s) for s in symbols})) if symbols is not None else None
-    tables = []
-    for day in sorted(days):
-        t = pq.read_table(days[day], columns=["ticker", "open", "high", "low", "close", "volume"])
+
+    def read(day: str) -> pa.Table:
+        t = pq.read_table(days[day], columns=["ticker", "open", "high", "low", "close", "volume"], use_threads=False)
         if wanted is not None:
             t = t.filter(pc.is_in(pc.utf8_upper(t.column("ticker")), wanted))
         if day in minutes and t.num_rows:
             v = session_vwap(minutes[day], dt.date.fromisoformat(day))
-            t = t.join(v, "ticker", join_type="left outer")
+            t = t.join(v, "ticker", join_type="left outer", use_threads=False).sort_by("ticker")
         else:
             t = t.append_column("vwap", pa.nulls(t.num_rows, pa.float64()))
         ordinal = dt.date.fromisoformat(day).toordinal()
         t = t.append_column("ord", pa.array(np.full(t.num_rows, ordinal, dtype=np.int64)))
-        tables.append(t.select(["ticker", "ord", *_RAW]).cast(_BARS_SCHEMA))
+        return t.select(["ticker", "ord", *_RAW]).cast(_BARS_SCHEMA)
+
+    # Days are independent: read them on every core (Arrow releases the GIL), in order.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        tables = list(pool.map(read, sorted(days)))
     if not tables:
         return empty_bars()
     table = pa.concat_tables(tables)
