@@ -56,6 +56,8 @@ bench: setup
 	$(BIN)/python bench/dag_scale.py --days 250
 	$(BIN)/python bench/api_calls.py
 	$(BIN)/python bench/silver_lookup.py
+	$(BIN)/python bench/qlib_store.py --symbols 10000 --sessions 500
+	$(BIN)/python bench/backfill.py --sessions 252
 
 report: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --report quantlake/report.html

@@ -10,9 +10,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError, EndpointConnectionError
 
 from . import atomic
 from .faults import crash_point
@@ -55,6 +52,9 @@ class S3Settings:
 
 
 def make_client(settings: S3Settings):
+    import boto3  # imported here: every job process imports this module, few download
+    from botocore.config import Config
+
     access = get_credential(settings.access_key_env)
     secret = get_credential(settings.secret_key_env)
     session = boto3.session.Session(aws_access_key_id=access, aws_secret_access_key=secret, region_name=settings.region)
@@ -73,6 +73,8 @@ def make_client(settings: S3Settings):
 
 def download(settings: S3Settings, key: str, dest: str | Path, client=None) -> int:
     """Fetch ``s3://bucket/key`` to ``dest`` atomically; returns the byte count."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
     client = client or make_client(settings)
     dest = Path(dest)
     where = f"s3://{settings.bucket}/{key}"

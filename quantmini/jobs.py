@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Iterator
 
 from . import atomic, metadata
-from .bronze import SPECS, convert
 from .datasets import FLATFILE_DATASETS
 from .faults import crash_point
-from .flatfiles import FlatFileMissing, S3Settings, download
+from .flatfiles import FlatFileMissing
 from .metadata import JobRecorder
 from .paths import Lake
 from .secrets import RedactingFilter, redact
@@ -74,6 +73,8 @@ def recorded(lake: Lake, layer: str, data_type: str, date: str, part: str | None
 
 
 def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, output: str, log_file: str) -> None:
+    from .flatfiles import S3Settings, download  # boto3: only the download jobs pay its import
+
     setup_logging(log_file)
     lake = Lake(lake_root)
     with recorded(lake, "landing", dataset, date) as result:
@@ -83,6 +84,8 @@ def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, outp
 
 
 def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, output: str, log_file: str) -> None:
+    from .bronze import SPECS, convert  # pyarrow: only the conversion jobs pay its import
+
     setup_logging(log_file)
     lake = Lake(lake_root)
     spec = SPECS[dataset]

@@ -18,9 +18,7 @@ from typing import Iterable, Iterator
 from . import atomic
 from .faults import crash_point
 from .paths import Lake
-from .rest.datasets import REST_DATASETS
 from .secrets import redact
-from .sessions import sessions_between
 
 # pending: the vendor has not published the file yet; the next run fetches it.
 STATUSES = ("success", "failed", "skipped", "pending")
@@ -205,6 +203,9 @@ def summarize(sidecars: Iterable[Sidecar]) -> list[DatasetSummary]:
         dates = sorted(ok_dates[key])
         if dates:
             s.first, s.watermark = dates[0], dates[-1]
+            from .rest.datasets import REST_DATASETS
+            from .sessions import sessions_between
+
             if s.data_type in REST_DATASETS or s.layer == "silver":
                 continue  # pulled on a schedule / rebuilt from all pulls: no session gaps
             expected = sessions_between(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))

@@ -9,8 +9,22 @@ from __future__ import annotations
 import datetime as dt
 from functools import lru_cache
 
-import exchange_calendars as xcals
-import pandas as pd
+
+class _Lazy:
+    """Imports a module on first attribute access: exchange_calendars pulls in pandas
+    (~0.7 s), which the flat-file jobs (one process each) never need."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+xcals = _Lazy("exchange_calendars")
+pd = _Lazy("pandas")
 
 NEW_YORK = "America/New_York"
 
