@@ -122,6 +122,37 @@ class BronzeResult:
     unparsed_contracts: int = 0
     row_groups: int = 0
     bucketed: bool = False
+    quarantined_rows: int = 0  # rows whose ticker is not a ticker: left out, counted, first named
+    quarantined_first: str | None = None
+    ohlc_inconsistent_rows: int = 0  # kept, counted: high < max(open, close), low > min(open, close)
+    ohlc_inconsistent_first_line: int | None = None
+
+
+# Tickers are data, never paths: the vendor's character set (letters, digits, '.', the
+# lower-case suffix letters of preferreds such as ALLpB), bounded in length, no "..".
+# Options add ':' (their "O:" prefix) and '-' (a contract that is not OCC-shaped is kept and
+# counted as unparsed). A row whose ticker does not match is quarantined: left out, counted.
+STOCK_TICKER = r"^[A-Za-z0-9][A-Za-z0-9.]{0,15}$"
+OPTION_TICKER = r"^[A-Za-z0-9][A-Za-z0-9.:\-]{0,47}$"
+
+
+@dataclass
+class BlockStats:
+    """What one block's checks found, summed over the file."""
+
+    unparsed: int = 0
+    quarantined: int = 0
+    quarantined_first: str | None = None
+    ohlc_inconsistent: int = 0
+    ohlc_first_line: int | None = None
+
+    def add(self, other: "BlockStats") -> None:
+        self.unparsed += other.unparsed
+        self.quarantined += other.quarantined
+        self.quarantined_first = self.quarantined_first or other.quarantined_first
+        self.ohlc_inconsistent += other.ohlc_inconsistent
+        if self.ohlc_first_line is None:
+            self.ohlc_first_line = other.ohlc_first_line
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -322,8 +353,15 @@ def _first_true(mask) -> int:
 
 
 def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: Path, spec: BronzeSpec,
-               first_line: int = 2) -> tuple[pa.Table, int]:
-    """One block in the bronze schema (not yet ordered); returns it and its unparsed count."""
+               first_line: int = 2) -> tuple[pa.Table, BlockStats]:
+    """One block in the bronze schema (not yet ordered) and what its checks found.
+
+    Refused (the file fails, naming the line): an empty field, a bar outside the file's New
+    York day, a negative or non-finite price or volume. Quarantined (left out, counted, the
+    first named): a ticker outside the vendor's character set. Counted and kept: bars whose
+    high and low do not bound open and close.
+    """
+    stats = BlockStats()
     for name in CSV_HEADER:
         nulls = raw.column(name).null_count
         if nulls:
@@ -340,14 +378,36 @@ def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: P
             f"{local_date[idx].as_py()} in New York, not the file's date {expected_date}"
         )
     for name in ("open", "high", "low", "close", "volume"):
-        neg = pc.less(raw.column(name), 0)
+        col = raw.column(name)
+        if pa.types.is_floating(col.type):
+            infinite = pc.invert(pc.is_finite(col))
+            if pc.any(infinite).as_py():
+                idx = _first_true(infinite)
+                raise BadFlatFile(f"{source}: line {first_line + idx}: {name} {col[idx].as_py()} is not a finite number")
+        neg = pc.less(col, 0)
         if pc.any(neg).as_py():
             idx = _first_true(neg)
-            raise BadFlatFile(f"{source}: line {first_line + idx}: negative {name} {raw.column(name)[idx].as_py()}")
+            raise BadFlatFile(f"{source}: line {first_line + idx}: negative {name} {col[idx].as_py()}")
+    o, h, lo, c = (raw.column(k) for k in ("open", "high", "low", "close"))
+    inconsistent = pc.or_(pc.less(h, pc.max_element_wise(o, c)), pc.greater(lo, pc.min_element_wise(o, c)))
+    stats.ohlc_inconsistent = pc.sum(pc.cast(inconsistent, pa.int64())).as_py() or 0
+    if stats.ohlc_inconsistent:
+        stats.ohlc_first_line = first_line + _first_true(inconsistent)
+    ticker = raw.column("ticker")
+    good = pc.and_(pc.match_substring_regex(ticker, OPTION_TICKER if spec.options else STOCK_TICKER),
+                   pc.invert(pc.match_substring(ticker, "..")))
+    good_count = pc.sum(pc.cast(good, pa.int64())).as_py() or 0
+    if good_count < raw.num_rows:
+        idx = _first_true(pc.invert(good))
+        stats.quarantined = raw.num_rows - good_count
+        stats.quarantined_first = f"line {first_line + idx}: ticker {raw.column('ticker')[idx].as_py()!r}"
+        keep = good
+        raw = raw.filter(keep)
+        ws = ws.filter(keep)
+        local_date = local_date.filter(keep)
     columns = {"ticker": raw.column("ticker")}
-    unparsed = 0
     if spec.options:
-        parsed, unparsed = parse_contracts(raw.column("ticker"), repeated="window_start" in spec.unique_keys)
+        parsed, stats.unparsed = parse_contracts(raw.column("ticker"), repeated="window_start" in spec.unique_keys)
         columns.update(parsed)
     columns.update(
         date=local_date,
@@ -359,7 +419,7 @@ def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: P
         transactions=raw.column("transactions"),
         window_start=ws,
     )
-    return pa.table(columns).cast(spec.schema), unparsed
+    return pa.table(columns).cast(spec.schema), stats
 
 
 def _sorted(table: pa.Table, spec: BronzeSpec) -> pa.Table:
@@ -602,7 +662,7 @@ def _split_last_family(table: pa.Table) -> tuple[pa.Table, pa.Table]:
 
 def convert(landing: Path, dest: Path, date: dt.date, spec: BronzeSpec, block_size: int = BLOCK_SIZE) -> BronzeResult:
     """Convert one landing file; the bronze file appears only when complete (atomic rename)."""
-    unparsed = 0
+    stats = BlockStats()
     with atomic.atomic_path(dest) as tmp:
         writer = _OrderedWriter(tmp, spec, landing)
         in_order = True
@@ -621,9 +681,9 @@ def convert(landing: Path, dest: Path, date: dt.date, spec: BronzeSpec, block_si
 
         try:
             for raw in iter_blocks(landing, block_size):
-                table, bad = type_block(raw, date, landing, spec, first_line=line)
+                table, block = type_block(raw, date, landing, spec, first_line=line)
                 line += raw.num_rows
-                unparsed += bad
+                stats.add(block)
                 if spec.options:
                     if carry is not None:
                         table = pa.concat_tables([carry, table])
@@ -641,27 +701,29 @@ def convert(landing: Path, dest: Path, date: dt.date, spec: BronzeSpec, block_si
             tickers = writer.tickers
         else:
             writer.writer.close()
-            unparsed, tickers = _convert_bucketed(landing, tmp, date, spec, block_size)
+            stats, tickers = _convert_bucketed(landing, tmp, date, spec, block_size)
         meta = pq.ParquetFile(tmp).metadata
         rows, groups = meta.num_rows, meta.num_row_groups
         if rows == 0:
             # A session's file always lists bars; a header alone is a truncated publication.
             raise BadFlatFile(f"{landing}: header only, no data rows")
-    return BronzeResult(rows=rows, tickers=tickers, bytes=dest.stat().st_size, unparsed_contracts=unparsed,
-                        row_groups=groups, bucketed=not in_order)
+    return BronzeResult(rows=rows, tickers=tickers, bytes=dest.stat().st_size, unparsed_contracts=stats.unparsed,
+                        row_groups=groups, bucketed=not in_order, quarantined_rows=stats.quarantined,
+                        quarantined_first=stats.quarantined_first, ohlc_inconsistent_rows=stats.ohlc_inconsistent,
+                        ohlc_inconsistent_first_line=stats.ohlc_first_line)
 
 
-def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec, block_size: int) -> tuple[int, int]:
+def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec, block_size: int) -> tuple[BlockStats, int]:
     """Two passes in bounded memory: spill blocks to per-bucket files, then sort each bucket."""
     spill = Path(tempfile.mkdtemp(prefix=".tmp-buckets-", dir=out.parent))
-    unparsed = 0
+    stats = BlockStats()
     try:
         writers: dict[str, pq.ParquetWriter] = {}
         line = 2
         for raw in iter_blocks(landing, block_size):
-            table, bad = type_block(raw, date, landing, spec, first_line=line)
+            table, block = type_block(raw, date, landing, spec, first_line=line)
             line += raw.num_rows
-            unparsed += bad
+            stats.add(block)
             buckets = _bucket_of(table, spec)
             for key in pc.unique(buckets).to_pylist():
                 part = table.filter(pc.equal(buckets, key))
@@ -678,7 +740,7 @@ def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec,
         writer.close()
     finally:
         shutil.rmtree(spill, ignore_errors=True)
-    return unparsed, writer.tickers
+    return stats, writer.tickers
 
 
 def convert_stocks_daily(landing: Path, dest: Path, date: dt.date) -> BronzeResult:

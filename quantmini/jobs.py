@@ -78,9 +78,18 @@ def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, outp
     setup_logging(log_file)
     lake = Lake(lake_root)
     with recorded(lake, "landing", dataset, date) as result:
+        from .corrections import head
+        from .flatfiles import make_client
+
         settings = S3Settings.from_config(config)
-        size = download(settings, FLATFILE_DATASETS[dataset].s3_key(date), output)
-        result.update(records=0, size_mb=size / 1e6, bytes=size)
+        key = FLATFILE_DATASETS[dataset].s3_key(date)
+        client = make_client(settings)
+        size = download(settings, key, output, client=client)
+        # What was downloaded, so a later run can tell a re-published object (one HEAD here;
+        # runs compare by listing, see quantmini.corrections).
+        remote = head(client, settings.bucket, key)
+        etag = remote.etag if remote.size == size else "changed-during-download"  # re-checked next run
+        result.update(records=0, size_mb=size / 1e6, bytes=size, etag=etag, last_modified=remote.last_modified)
 
 
 def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, output: str, log_file: str) -> None:
@@ -94,6 +103,15 @@ def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, outpu
         result.update(records=res.rows, size_mb=res.bytes / 1e6, tickers=res.tickers, row_groups=res.row_groups)
         if spec.options:
             result.update(unparsed_contracts=res.unparsed_contracts)
+        result.update(quarantined_rows=res.quarantined_rows, ohlc_inconsistent_rows=res.ohlc_inconsistent_rows)
+        if res.quarantined_rows:
+            result.update(quarantined_first=res.quarantined_first)
+            log.warning("%s: %d rows quarantined (ticker not a ticker), first at %s", landing, res.quarantined_rows,
+                        res.quarantined_first)
+        if res.ohlc_inconsistent_rows:
+            result.update(ohlc_inconsistent_first_line=res.ohlc_inconsistent_first_line)
+            log.warning("%s: %d bars whose high/low do not bound open/close (kept), first at line %d", landing,
+                        res.ohlc_inconsistent_rows, res.ohlc_inconsistent_first_line)
 
 
 def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],

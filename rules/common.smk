@@ -1,5 +1,6 @@
 # Config validation, the run plan (which sessions and datasets), and input functions.
 
+import dataclasses
 import glob
 import os
 import sys
@@ -11,9 +12,10 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from quantmini import guard, settings
+from quantmini import corrections, guard, settings
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 from quantmini.paths import Lake
+from quantmini.secrets import redact
 from quantmini.rest.datasets import REST_DATASETS
 from quantmini.rest.schedule import latest_due
 from quantmini.silver import corporate_actions, fundamentals
@@ -75,6 +77,7 @@ wildcard_constraints:
     rest_dataset="|".join(REST_DATASETS),
     pull_date=r"\d{4}-\d{2}-\d{2}",
     window=r"[a-z0-9_\-]+",
+    stamp=r"(etag|refetch)-[A-Za-z0-9\-]+",
 
 
 def lake_root(wildcards):
@@ -101,6 +104,70 @@ def dataset_for_landing(wildcards):
 
 def landing_for_bronze(wildcards):
     return RUN.lake.landing(wildcards.dataset, date_of(wildcards))
+
+
+def refresh_dates():
+    """Held sessions a run re-checks for re-published files (config ``refresh_days``)."""
+    end = RUN.sessions[-1] if RUN.sessions else None
+    return corrections.refresh_sessions(
+        RUN.sessions, int(config.get("refresh_days", 5)), end
+    )
+
+
+@lru_cache(maxsize=None)
+def _remote_objects():
+    """The S3 objects of the refresh sessions: one listing per dataset and month. Read-only;
+    without credentials or a reachable endpoint nothing is re-checked (the run's preflight
+    reports that)."""
+    held = [
+        (ds, d)
+        for ds in RUN.datasets
+        for d in refresh_dates()
+        if os.path.exists(RUN.lake.landing(ds, d))
+    ]
+    if not held:
+        return {}
+    try:
+        from quantmini.flatfiles import S3Settings, make_client
+
+        s3 = dataclasses.replace(
+            S3Settings.from_config({**config, "s3_max_attempts": 1}),
+            connect_timeout=3,
+            read_timeout=10,
+        )
+        objects, _ = corrections.list_prefixes(
+            make_client(s3),
+            s3.bucket,
+            [corrections.month_prefix(ds, d) for ds, d in held],
+        )
+        return objects
+    except (
+        Exception
+    ) as exc:  # noqa: BLE001 - a check that cannot run must not stop the DAG
+        print(
+            f"quantmini: corrections not checked: {redact(str(exc))}", file=sys.stderr
+        )
+        return {}
+
+
+def _marker_dir(wildcards):
+    return f"{LAKE}/.quantmini/corrections/{wildcards.asset}/{wildcards.feed}/{wildcards.year}/{wildcards.month}"
+
+
+def correction_markers(wildcards):
+    """The markers of every correction of this landing file (see quantmini.corrections):
+    the ones held, plus a new one when its object changed or its conversion failed."""
+    markers = sorted(glob.glob(f"{_marker_dir(wildcards)}/{wildcards.date}.*"))
+    if wildcards.date not in refresh_dates():
+        return markers
+    dataset = dataset_for_landing(wildcards)
+    remote = _remote_objects().get(FLATFILE_DATASETS[dataset].s3_key(wildcards.date))
+    stamp = corrections.stamp_for(RUN.lake, dataset, wildcards.date, remote)
+    if stamp:
+        markers = sorted(
+            set(markers) | {f"{_marker_dir(wildcards)}/{wildcards.date}.{stamp}"}
+        )
+    return markers
 
 
 # Memory of one bronze job: the peak RSS measured by bench/flatfiles.py at full market
@@ -251,11 +318,20 @@ def run_targets():
 
 
 def window_targets():
+    """The window's partitions, and those of the held refresh sessions (re-checked for
+    re-published files: nothing runs for them unless one changed)."""
+    held = [
+        d
+        for d in refresh_dates()
+        if d not in RUN.sessions
+        and any(os.path.exists(RUN.lake.landing(ds, d)) for ds in RUN.datasets)
+    ]
     return [
         target
-        for date in RUN.sessions
+        for date in list(RUN.sessions) + held
         for dataset in RUN.datasets
         for target in dataset_targets(dataset, date)
+        if date in RUN.sessions or os.path.exists(RUN.lake.landing(dataset, date))
     ]
 
 

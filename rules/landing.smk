@@ -2,6 +2,8 @@
 
 
 rule landing_flatfile:
+    input:
+        correction_markers,
     output:
         f"{LAKE}/landing/{{asset}}/{{feed}}/{{year}}/{{month}}/{{date}}.csv.gz",
     log:
@@ -17,3 +19,14 @@ rule landing_flatfile:
         lake=lake_root,
     script:
         "../scripts/landing_flatfile.py"
+
+
+rule landing_correction:
+    output:
+        f"{LAKE}/.quantmini/corrections/{{asset}}/{{feed}}/{{year}}/{{month}}/{{date}}.{{stamp}}",
+    log:
+        "logs/landing/corrections/{asset}/{feed}/{year}/{month}/{date}.{stamp}.log",
+    conda:
+        "../envs/quantmini.yaml"
+    shell:
+        "echo {wildcards.stamp} > {output} 2> {log}"

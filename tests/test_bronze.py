@@ -211,3 +211,37 @@ def test_multi_member_gzip_reads_whole(tmp_path):
     b = convert_stocks_daily(two, tmp_path / "two.parquet", dt.date(2024, 6, 10))
     assert a.rows == b.rows == 20000
     assert pq.read_table(tmp_path / "one.parquet").equals(pq.read_table(tmp_path / "two.parquet"))
+
+
+@pytest.mark.parametrize("value, name, message", [
+    ("inf", "volume", "volume inf is not a finite number"), ("-inf", "high", "high -inf is not a finite number"),
+    ("Infinity", "open", "open inf is not a finite number"), ("nan", "close", "column 'close' is empty"),
+])
+def test_non_finite_values_refused_naming_the_line(tmp_path, value, name, message):
+    cols = {"volume": "5", "open": "1", "close": "1", "high": "1", "low": "1"}
+    cols[name] = value
+    row = f"BB,{cols['volume']},{cols['open']},{cols['close']},{cols['high']},{cols['low']},{WS},1"
+    src = write(tmp_path, f"{HEADER}\nAA,1,1,1,1,1,{WS},1\n{row}\n")
+    with pytest.raises(BadFlatFile, match=rf"in.csv.gz: line 3: {message}"):
+        convert_stocks_daily(src, tmp_path / "out.parquet", dt.date(2024, 6, 10))
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_path_like_tickers_quarantined_counted_and_named(tmp_path):
+    rows = ["../../ESCAPED", "A/B", "..", "A..B", "X" * 17, "AA", "ALLpB", "BRK.B", "OK"]
+    body = "\n".join(f"{t},1,1,1,1,1,{WS},1" for t in sorted(rows))
+    src = write(tmp_path, f"{HEADER}\n{body}\n")
+    res = convert_stocks_daily(src, tmp_path / "out.parquet", dt.date(2024, 6, 10))
+    kept = pq.read_table(tmp_path / "out.parquet").column("ticker").to_pylist()
+    assert kept == ["AA", "ALLpB", "BRK.B", "OK"]
+    assert res.quarantined_rows == 5 and res.rows == 4
+    assert res.quarantined_first == "line 2: ticker '..'"  # sorted: '..' comes first
+
+
+def test_ohlc_inconsistencies_kept_and_counted(tmp_path):
+    body = (f"AA,1,10,10,9,11,{WS},1\n"  # high < low
+            f"BB,1,10,12,11,9,{WS},1\n"  # high below the close
+            f"CC,1,10,10,11,9,{WS},1\n")
+    src = write(tmp_path, f"{HEADER}\n{body}")
+    res = convert_stocks_daily(src, tmp_path / "out.parquet", dt.date(2024, 6, 10))
+    assert res.rows == 3 and res.ohlc_inconsistent_rows == 2 and res.ohlc_inconsistent_first_line == 2
