@@ -22,6 +22,7 @@ import gzip
 import re
 import shutil
 import tempfile
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -161,7 +162,7 @@ def read_header(path: Path) -> list[str]:
     try:
         with gzip.open(path, "rt", newline="") as fh:
             first = fh.readline()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise BadFlatFile(f"{path}: not a readable gzip file ({exc})") from None
     if not first:
         raise BadFlatFile(f"{path}: empty file (no header line)")
@@ -310,8 +311,8 @@ def _read_blocks(path: Path, block_size: int):
                 yield batch
     except pa.ArrowInvalid as exc:
         raise BadFlatFile(f"{path}: {_describe_parse_error(path, str(exc))}") from None
-    except (OSError, EOFError, InflateError) as exc:
-        raise BadFlatFile(f"{path}: truncated or corrupt gzip ({exc})") from None
+    except (OSError, EOFError, InflateError, zlib.error) as exc:
+        raise BadFlatFile(f"{path}: not a readable gzip file: truncated or corrupt ({exc})") from None
 
 
 # -- typing and checks ---------------------------------------------------------------------

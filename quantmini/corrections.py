@@ -82,7 +82,8 @@ def _sidecar(lake: Lake, layer: str, dataset: str, date: str) -> dict | None:
 def stamp_for(lake: Lake, dataset: str, date: str, remote: RemoteObject | None) -> str | None:
     """The correction marker a held landing file needs, or None when it is current.
 
-    - the object's ETag or size differs from the one the landing job recorded: ``etag-<etag>``;
+    - the object's ETag or size differs from the one the landing job recorded:
+      ``etag-<new etag>-<hash of the replaced download's time>``;
     - its bronze conversion failed: ``refetch-<hash of that failure>`` (fetched again once
       per failure, in case the vendor fixed it in place).
     """
@@ -92,7 +93,10 @@ def stamp_for(lake: Lake, dataset: str, date: str, remote: RemoteObject | None) 
     stats = landing.get("statistics", {})
     if remote is not None and stats.get("etag") is not None:
         if (remote.etag, remote.size) != (stats.get("etag"), stats.get("bytes")):
-            return "etag-" + "".join(c for c in remote.etag if c.isalnum())[:40]
+            # Unique per correction: the new ETag and the download it replaces (an object
+            # can go bad -> good -> bad -> good; each step needs a marker of its own).
+            held = hashlib.sha256(str(landing.get("timestamp")).encode()).hexdigest()[:8]
+            return "etag-" + "".join(c for c in remote.etag if c.isalnum())[:32] + "-" + held
     bronze = _sidecar(lake, "bronze", dataset, date)
     if bronze is not None and bronze.get("status") == "failed":
         digest = hashlib.sha256(f"{bronze.get('timestamp')}|{bronze.get('error')}".encode()).hexdigest()[:16]
