@@ -97,3 +97,32 @@ def preflight(config: dict, needs_s3: bool, needs_rest: bool) -> None:
             check_reachable(key, url)
         except Unreachable as exc:
             raise Unreachable(redact(exc)) from None
+    if needs_s3:
+        check_bucket(s3)
+
+
+def check_bucket(s3) -> None:
+    """One listing of the bucket: a missing bucket or a denied listing is a configuration
+    error, found before any job runs (not a file reported as late, once per session)."""
+    import dataclasses
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .flatfiles import make_client
+    from .secrets import redact
+
+    settings = dataclasses.replace(s3, max_attempts=1, connect_timeout=5, read_timeout=20)
+    try:
+        make_client(settings).list_objects_v2(Bucket=s3.bucket, MaxKeys=1)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("NoSuchBucket", "404"):
+            raise Unreachable(f"config key 's3_bucket': bucket {s3.bucket!r} does not exist at {s3.endpoint_url}") from None
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            raise Unreachable(
+                f"config key 's3_bucket': listing bucket {s3.bucket!r} at {s3.endpoint_url} is denied ({code}); "
+                f"check {s3.access_key_env}/{s3.secret_key_env} (the S3 key pair, not the REST key)"
+            ) from None
+        raise Unreachable(redact(f"config key 's3_bucket': bucket {s3.bucket!r}: S3 error {code}")) from None
+    except BotoCoreError as exc:
+        raise Unreachable(redact(f"config key 's3_endpoint': {s3.endpoint_url}: {exc}")) from None

@@ -35,6 +35,12 @@ def xnys():
     return xcals.get_calendar("XNYS", start="2000-01-01")
 
 
+def calendar_bounds() -> tuple[dt.date, dt.date]:
+    """The first and last dates the XNYS calendar knows (it ends about a year ahead)."""
+    cal = xnys()
+    return cal.first_session.date(), cal.last_session.date()
+
+
 def is_session(day: dt.date) -> bool:
     return bool(xnys().is_session(pd.Timestamp(day)))
 

@@ -79,9 +79,18 @@ def parse_date(key: str, value) -> dt.date:
     if not isinstance(value, str):
         raise ConfigError(f"config key '{key}': {value!r} is not a date; write it as YYYY-MM-DD (e.g. {key}=2024-01-15)")
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"config key '{key}': {value!r} is not a valid calendar date (YYYY-MM-DD)") from None
+    if key in ("date", "start", "end"):
+        from .sessions import calendar_bounds
+
+        first, last = calendar_bounds()
+        if not first <= day <= last:
+            raise ConfigError(
+                f"config key '{key}': {day} is outside the supported range {first} .. {last} (the XNYS calendar)"
+            )
+    return day
 
 
 def _blank(value) -> bool:
@@ -94,9 +103,11 @@ def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
     notice = plan.notice
     if notice and pulls:
         notice += f"; the REST pulls due on {pull_date} run"
-    elif notice and notice.startswith("quantmini: config key 'date'"):
-        # A non-trading date that leaves the run with nothing to do is a bad argument.
-        raise ConfigError(notice.removeprefix("quantmini: ").replace("no flat files exist for it", "nothing to do"))
+    elif notice:
+        # A non-trading date, or a window without a session, that leaves the run with
+        # nothing to do is a bad argument: one line, exit 1, nothing written (both alike).
+        raise ConfigError(notice.removeprefix("quantmini: ").replace("no flat files exist for it", "nothing to do")
+                          .replace("; nothing scheduled", "; nothing to do"))
     return RunPlan(plan.sessions, plan.datasets, plan.lake, notice, pull_date, pulls)
 
 
@@ -123,7 +134,9 @@ def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPla
         if end < start:
             raise ConfigError(f"config keys 'start'/'end': start {start} is after end {end}")
         sessions = sessions_between(start, end)
-        notice = None if sessions else f"quantmini: no XNYS trading session between {start} and {end}; nothing scheduled"
+        notice = None if sessions else (
+            f"quantmini: config keys 'start'/'end': no XNYS trading session between {start} and {end}; nothing scheduled"
+        )
     else:
         date = parse_date("date", date_v) if not _blank(date_v) else last_completed_session(today)
         if not is_session(date):

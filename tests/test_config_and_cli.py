@@ -22,6 +22,12 @@ from .conftest import run_workflow
         ({"start": "2024-06-20", "end": "2024-06-10"}, "start 2024-06-20 is after end 2024-06-10"),
         ({"s3_endpoint": "files.massive.com"}, "config key 's3_endpoint'"),
         ({"colour": "blue"}, "'colour' was unexpected"),
+        # beyond the calendar: one line naming the key and the supported range, no traceback
+        ({"date": "2030-01-02"}, "config key 'date': 2030-01-02 is outside the supported range 2000-01-03 .. "),
+        ({"start": "1999-06-01", "end": "2000-02-01"}, "config key 'start': 1999-06-01 is outside the supported range"),
+        # a window without a session is refused like a non-trading date (exit 1, one line)
+        ({"start": "2024-06-22", "end": "2024-06-23"},
+         "config keys 'start'/'end': no XNYS trading session between 2024-06-22 and 2024-06-23; nothing to do"),
     ],
 )
 def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, sandbox, cfg, fragment):
@@ -72,9 +78,11 @@ def test_quantlake_root_overrides_config(monkeypatch):
     assert settings.resolve({"date": "2024-06-20"}).lake.root == "/data/lake"
 
 
-def test_window_without_sessions_has_notice():
-    plan = settings.resolve({"start": "2024-06-22", "end": "2024-06-23", "rest_datasets": []})
-    assert plan.empty and "no XNYS trading session" in plan.notice
+def test_window_without_sessions_is_refused_like_a_holiday_unless_pulls_are_due():
+    with pytest.raises(settings.ConfigError, match="no XNYS trading session between 2024-06-22 and 2024-06-23; nothing to do"):
+        settings.resolve({"start": "2024-06-22", "end": "2024-06-23", "rest_datasets": []})
+    with pytest.raises(settings.ConfigError, match="2024-06-22 is not an XNYS trading session .*; nothing to do"):
+        settings.resolve({"date": "2024-06-22", "rest_datasets": []})
     with_rest = settings.resolve({"start": "2024-06-22", "end": "2024-06-23"})
     assert with_rest.sessions == () and with_rest.pulls and "the REST pulls due on 2024-06-23 run" in with_rest.notice
 

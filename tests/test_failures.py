@@ -42,3 +42,13 @@ def test_missing_credentials_named_before_anything_is_written(tmp_path, sandbox,
     lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
     assert len(lines) == 1 and f"credential {variable} is not set" in lines[0], proc.stderr[-2000:]
     assert not (tmp_path / "quantlake").exists() and not (tmp_path / "logs").exists()
+
+
+def test_missing_bucket_is_a_configuration_error_found_by_the_preflight(tmp_path, sandbox):
+    proc = run_workflow(tmp_path, sandbox, config={"date": "2024-06-28", "s3_bucket": "nosuchbucket"}, check=False)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert "config key 's3_bucket': bucket 'nosuchbucket' does not exist at " in lines[0]
+    assert not (tmp_path / "quantlake" / "metadata").exists()  # no job ran: nothing reported as pending
+    assert "Traceback" not in proc.stderr
