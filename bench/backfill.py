@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,11 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(REPO))
-from quantmini.sandbox.control import free_port  # noqa: E402
-from quantmini.sessions import sessions_ending  # noqa: E402
+from sandbox import sandbox, snakemake_cmd
+
+from quantmini.sessions import sessions_ending
 
 
 def main() -> int:
@@ -39,67 +36,52 @@ def main() -> int:
     args = ap.parse_args()
     days = sessions_ending(dt.date.fromisoformat(args.end), args.sessions)
     work = Path(tempfile.mkdtemp(prefix="qm-bench-backfill-"))
-    s3, rest = free_port(), free_port()
-    state = work / "state.json"
-    t0 = time.perf_counter()
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "quantmini.sandbox.server", "--s3-port", str(s3), "--rest-port", str(rest),
-         "--tickers", str(args.tickers), "--start", days[0].isoformat(), "--end", days[-1].isoformat(),
-         "--datasets", "stocks_daily", "--intraday-days", "0", "--state-file", str(state)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     try:
-        while not state.exists():
-            if sandbox.poll() is not None:
-                raise SystemExit("sandbox did not start")
-            time.sleep(0.2)
-        print(f"sandbox: {args.tickers:,} tickers, {len(days)} sessions, up in {time.perf_counter() - t0:.0f} s (not timed)")
-        env = dict(os.environ, MASSIVE_S3_ACCESS_KEY="bench", MASSIVE_S3_SECRET_KEY="bench",
-                   PATH=f"{BIN}:{os.environ['PATH']}")
-        conf = {"s3_endpoint": f"http://127.0.0.1:{s3}", "rest_base_url": f"http://127.0.0.1:{rest}",
-                "datasets": "[stocks_daily]", "rest_datasets": "[]", "start": days[0].isoformat(),
-                "end": days[-1].isoformat(), "rate_limit_calls": 0}
-        cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-               "--profile", str(REPO / "profiles" / "demo"), "--cores", str(args.cores), "--quiet",
-               "--config", *[f"{k}={v}" for k, v in conf.items()]]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if proc.returncode:
-            print(proc.stderr[-3000:])
-            return 1
-        work_s = {}
-        for layer, name in (("landing", "download"), ("bronze", "conversion"), ("gold", "qlib")):
-            total = 0.0
-            for p in (work / "quantlake" / "metadata" / layer).rglob("*.json"):
-                if p.name == "watermark.json":
-                    continue
-                total += json.loads(p.read_text())["statistics"]["processing_time_sec"]
-            work_s[name] = total
-        # The baseline: the same conversion in one process, no workflow around it.
-        import pyarrow.csv as pv
-        import pyarrow.parquet as pq
-
-        landing = sorted((work / "quantlake" / "landing").rglob("*.csv.gz"))
-        t0 = time.perf_counter()
-        for i, f in enumerate(landing):
-            pq.write_table(pv.read_csv(f), work / f"baseline-{i}.parquet")
-        plain = time.perf_counter() - t0
-        parallel_work = (work_s["download"] + work_s["conversion"]) / args.cores
-        overhead = wall - parallel_work - work_s["qlib"]
-        print(f"\n| one-year backfill, {args.tickers:,} tickers x {len(days)} sessions, --cores {args.cores} | seconds |")
-        print("|---|---|")
-        print(f"| wall time, empty lake to Qlib store | {wall:.1f} |")
-        print(f"| download (sum of {len(landing)} landing jobs) | {work_s['download']:.1f} |")
-        print(f"| conversion (sum of {len(landing)} bronze jobs) | {work_s['conversion']:.1f} |")
-        print(f"| Qlib store (one bulk job) | {work_s['qlib']:.1f} |")
-        print(f"| Snakemake and job start-up (wall - (download+conversion)/{args.cores} - Qlib) | {overhead:.1f} |")
-        print(f"| baseline: plain pyarrow read_csv + write_table of the same files, one process | {plain:.1f} |")
-        print(f"jobs: {2 * len(landing) + 2} ({overhead / (2 * len(landing) + 2) * args.cores:.2f} s of overhead per job per core)")
+        with sandbox(work, args.tickers, days[0].isoformat(), days[-1].isoformat(), "--intraday-days", "0") as sb:
+            print(f"sandbox: {args.tickers:,} tickers, {len(days)} sessions, up in {sb.started_in:.0f} s (not timed)")
+            cmd = snakemake_cmd(work, sb.config(start=days[0].isoformat(), end=days[-1].isoformat(), rate_limit_calls="0"),
+                                "--cores", str(args.cores), "--quiet")
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, env=sb.env(), capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+        return _report(work, args, days, proc, wall)
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _report(work: Path, args, days, proc, wall: float) -> int:
+    """Split the wall time into the jobs' own work (their sidecars) and the rest."""
+    if proc.returncode:
+        print(proc.stderr[-3000:])
+        return 1
+    work_s = {}
+    for layer, name in (("landing", "download"), ("bronze", "conversion"), ("gold", "qlib")):
+        total = 0.0
+        for p in (work / "quantlake" / "metadata" / layer).rglob("*.json"):
+            if p.name == "watermark.json":
+                continue
+            total += json.loads(p.read_text())["statistics"]["processing_time_sec"]
+        work_s[name] = total
+    # The baseline: the same conversion in one process, no workflow around it.
+    import pyarrow.csv as pv
+    import pyarrow.parquet as pq
+
+    landing = sorted((work / "quantlake" / "landing").rglob("*.csv.gz"))
+    t0 = time.perf_counter()
+    for i, f in enumerate(landing):
+        pq.write_table(pv.read_csv(f), work / f"baseline-{i}.parquet")
+    plain = time.perf_counter() - t0
+    parallel_work = (work_s["download"] + work_s["conversion"]) / args.cores
+    overhead = wall - parallel_work - work_s["qlib"]
+    print(f"\n| backfill from an empty lake, {args.tickers:,} tickers x {len(days)} sessions, --cores {args.cores} | seconds |")
+    print("|---|---|")
+    print(f"| wall time, empty lake to Qlib store | {wall:.1f} |")
+    print(f"| download (sum of {len(landing)} landing jobs) | {work_s['download']:.1f} |")
+    print(f"| conversion (sum of {len(landing)} bronze jobs) | {work_s['conversion']:.1f} |")
+    print(f"| Qlib store (one bulk job) | {work_s['qlib']:.1f} |")
+    print(f"| Snakemake and job start-up (wall - (download+conversion)/{args.cores} - Qlib) | {overhead:.1f} |")
+    print(f"| baseline: plain pyarrow read_csv + write_table of the same files, one process | {plain:.1f} |")
+    print(f"jobs: {2 * len(landing) + 2} ({overhead / (2 * len(landing) + 2) * args.cores:.2f} s of overhead per job per core)")
     return 0
 
 

@@ -11,8 +11,8 @@ measured in the same run is `snakemake -n` of the same one-day window on an empt
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -20,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-sys.path.insert(0, str(REPO))
-from quantmini.sandbox.control import free_port  # noqa: E402
+from sandbox import sandbox, snakemake_cmd
+
+from quantmini.sessions import sessions_between, sessions_ending
 
 
 def main() -> int:
@@ -33,53 +32,38 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--end", default="2024-05-31", help="last session held by the lake")
     args = ap.parse_args()
-    from quantmini.sessions import sessions_between, sessions_ending
-    import datetime as dt
-
     held = sessions_ending(dt.date.fromisoformat(args.end), args.days)
     nxt = sessions_between(held[-1] + dt.timedelta(days=1), held[-1] + dt.timedelta(days=7))[0]
     work = Path(tempfile.mkdtemp(prefix="qm-bench-dag-"))
-    s3, rest = free_port(), free_port()
-    state = work / "state.json"
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "quantmini.sandbox.server", "--s3-port", str(s3), "--rest-port", str(rest),
-         "--tickers", str(args.tickers), "--start", held[0].isoformat(), "--end", nxt.isoformat(),
-         "--datasets", "stocks_daily", "--state-file", str(state)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    while not state.exists():
-        time.sleep(0.2)
-    env = dict(os.environ, MASSIVE_S3_ACCESS_KEY="bench", MASSIVE_S3_SECRET_KEY="bench", PATH=f"{BIN}:{os.environ['PATH']}")
+    with sandbox(work, args.tickers, held[0].isoformat(), nxt.isoformat()) as sb:
 
-    def smk(workdir: Path, *extra: str, **cfg: str) -> float:
-        conf = {"s3_endpoint": f"http://127.0.0.1:{s3}", "rest_base_url": f"http://127.0.0.1:{rest}",
-                "datasets": "[stocks_daily]", "rest_datasets": "[]", **cfg}
-        cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in conf.items()], *extra]
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
-        return time.perf_counter() - t0
+        def smk(workdir: Path, *extra: str, **cfg: str) -> float:
+            t0 = time.perf_counter()
+            subprocess.run(snakemake_cmd(workdir, sb.config(**cfg), *extra), check=True, env=sb.env(), capture_output=True)
+            return time.perf_counter() - t0
 
-    try:
-        lake_dir = work / "lake"
-        lake_dir.mkdir()
-        t_build = smk(lake_dir, start=held[0].isoformat(), end=held[-1].isoformat())
-        empty = work / "empty"
-        empty.mkdir()
-        base = [smk(empty, "-n", date=nxt.isoformat()) for _ in range(args.repeat)]
-        new_day = [smk(lake_dir, "-n", date=nxt.isoformat()) for _ in range(args.repeat)]
-        held_day = [smk(lake_dir, "-n", date=held[-1].isoformat()) for _ in range(args.repeat)]
-        result = {
-            "lake_days": len(held),
-            "build_seconds": round(t_build, 1),
-            "dry_run_one_new_day_on_lake_median_s": round(statistics.median(new_day), 2),
-            "dry_run_one_held_day_on_lake_median_s": round(statistics.median(held_day), 2),
-            "baseline_dry_run_one_day_empty_lake_median_s": round(statistics.median(base), 2),
-            "ratio_new_day_vs_empty": round(statistics.median(new_day) / statistics.median(base), 2),
-        }
-        print(json.dumps(result, indent=2))
-    finally:
-        sandbox.terminate()
+        return _measure(work, held, nxt, args, smk)
+
+
+def _measure(work: Path, held, nxt, args, smk) -> int:
+    """The lake of ``held`` sessions, then the dry runs timed against an empty lake."""
+    lake_dir = work / "lake"
+    lake_dir.mkdir()
+    t_build = smk(lake_dir, start=held[0].isoformat(), end=held[-1].isoformat())
+    empty = work / "empty"
+    empty.mkdir()
+    base = [smk(empty, "-n", date=nxt.isoformat()) for _ in range(args.repeat)]
+    new_day = [smk(lake_dir, "-n", date=nxt.isoformat()) for _ in range(args.repeat)]
+    held_day = [smk(lake_dir, "-n", date=held[-1].isoformat()) for _ in range(args.repeat)]
+    result = {
+        "lake_days": len(held),
+        "build_seconds": round(t_build, 1),
+        "dry_run_one_new_day_on_lake_median_s": round(statistics.median(new_day), 2),
+        "dry_run_one_held_day_on_lake_median_s": round(statistics.median(held_day), 2),
+        "baseline_dry_run_one_day_empty_lake_median_s": round(statistics.median(base), 2),
+        "ratio_new_day_vs_empty": round(statistics.median(new_day) / statistics.median(base), 2),
+    }
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -318,15 +318,10 @@ class QlibStore:
         # Which symbols' adjustment changes: their effective actions differ from the last
         # update's, or an action now effective lies after their last bar (a new ex-date, or
         # a split waiting for a bar to verify it) and they trade in the new days.
-        by_symbol: dict[str, list[adj.Action]] = {}
-        for ticker, acts in actions.items():
-            try:
-                by_symbol.setdefault(qlib_symbol(ticker), []).extend(acts)
-            except BadSymbol:
-                continue
+        by_symbol = actions_by_symbol(actions)
         affected = set()
         for sym in set(by_symbol) | {s for s, r in sym_state.items() if r["fingerprint"]}:
-            eff = adj.effective(sorted(by_symbol.get(sym, []), key=_action_key), last)
+            eff = adj.effective(by_symbol.get(sym, []), last)
             old = sym_state.get(sym)
             if old is None:
                 continue  # not in the store yet: a new symbol is computed whole below
@@ -466,6 +461,20 @@ def _action_key(a: adj.Action):
     return (a.ex_date, a.kind, a.value, a.event_id)
 
 
+def actions_by_symbol(actions: dict[str, list[adj.Action]]) -> dict[str, list[adj.Action]]:
+    """Actions keyed by Qlib instrument (tickers differing only by case meet here), in one
+    stable order; actions of names that are not tickers are ignored (they have no bars)."""
+    out: dict[str, list[adj.Action]] = {}
+    for ticker, acts in actions.items():
+        try:
+            out.setdefault(qlib_symbol(ticker), []).extend(acts)
+        except BadSymbol:
+            continue
+    for acts in out.values():
+        acts.sort(key=_action_key)
+    return out
+
+
 def _check_dirs(spans: dict) -> set[str]:
     """Every instrument's directory, refusing two that Qlib would read from one place."""
     owner: dict[str, str] = {}
@@ -553,19 +562,14 @@ def compute(bars: Bars, actions: dict[str, list[adj.Action]], last: dt.date,
     when its earlier bars are not part of ``bars`` (the append path)."""
     n = bars.n
     factor = np.ones(n, dtype=np.float64)
-    by_symbol: dict[str, list[adj.Action]] = {}
-    for ticker, acts in actions.items():
-        try:
-            by_symbol.setdefault(qlib_symbol(ticker), []).extend(acts)
-        except BadSymbol:
-            continue
+    by_symbol = actions_by_symbol(actions)
     per_symbol: dict[str, dict] = {}
     skipped_all: list[adj.Skipped] = []
     n_applied = 0
     close = bars.raw["close"]
     prev_adj = np.full(n, np.nan)
     for sym, a, b in bars.groups():
-        eff = adj.effective(sorted(by_symbol.get(sym, []), key=_action_key), last)
+        eff = adj.effective(by_symbol.get(sym, []), last)
         applied, skipped = adj.resolve(eff, bars.ords[a:b], close[a:b]) if eff else ([], [])
         if applied:
             factor[a:b] = adj.factors(bars.ords[a:b], applied)

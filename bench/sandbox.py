@@ -1,0 +1,61 @@
+"""A private sandbox for one benchmark: started on free loopback ports, stopped after."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(REPO))
+from quantmini.sandbox.control import free_port  # noqa: E402
+
+
+@dataclass(frozen=True)
+class BenchSandbox:
+    s3_endpoint: str
+    rest_url: str
+    started_in: float
+
+    def env(self) -> dict[str, str]:
+        """The workflow's environment: sandbox credentials, this venv first on PATH."""
+        return dict(os.environ, MASSIVE_S3_ACCESS_KEY="bench", MASSIVE_S3_SECRET_KEY="bench",
+                    PATH=f"{BIN}:{os.environ['PATH']}")
+
+    def config(self, **extra: str) -> dict[str, str]:
+        return {"s3_endpoint": self.s3_endpoint, "rest_base_url": self.rest_url, "datasets": "[stocks_daily]",
+                "rest_datasets": "[]", **extra}
+
+
+@contextlib.contextmanager
+def sandbox(work: Path, tickers: int, start: str, end: str, *extra: str) -> Iterator[BenchSandbox]:
+    """stocks_daily for [start, end] (plus ``extra`` server arguments)."""
+    s3, rest = free_port(), free_port()
+    state = work / "sandbox-state.json"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "quantmini.sandbox.server", "--s3-port", str(s3), "--rest-port", str(rest),
+         "--tickers", str(tickers), "--start", start, "--end", end, "--datasets", "stocks_daily",
+         "--state-file", str(state), *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not state.exists():
+            if proc.poll() is not None:
+                raise SystemExit("the sandbox did not start")
+            time.sleep(0.2)
+        yield BenchSandbox(f"http://127.0.0.1:{s3}", f"http://127.0.0.1:{rest}", time.perf_counter() - t0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def snakemake_cmd(workdir: Path, config: dict[str, str], *extra: str) -> list[str]:
+    return [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in config.items()], *extra]
