@@ -79,7 +79,11 @@ def test_sigkill_then_rerun_gives_the_clean_lake(tmp_path, sandbox, clean, point
         if side["status"] == "success":
             part = lake / "bronze" / side["data_type"] / "year={}/month={}/day={}/part.parquet".format(*side["date"].split("-"))
             assert pq.ParquetFile(part).metadata.num_rows == side["statistics"]["records"]
-    # A killed Snakemake leaves its lock; the cron wrapper clears it under its own flock.
+    # A killed Snakemake leaves its lock: a plain rerun stops on it, as the README's
+    # "Recovering from a crash" says, and its two commands recover (the cron wrapper runs
+    # the --unlock itself under its own flock).
+    stopped = run_workflow(tmp_path, sandbox, config=CONFIG, check=False)
+    assert stopped.returncode != 0 and "LockException" in stopped.stdout + stopped.stderr
     subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--unlock"],
                    check=True, capture_output=True, env=workflow_env(), cwd=tmp_path)
     run_workflow(tmp_path, sandbox, config=CONFIG)

@@ -179,3 +179,10 @@ def test_special_dividend_adjusted_without_a_jump(lake, frame):
     real_move = (raw_ex + 2.5) / raw_prev - 1
     assert adj[ex] / adj[prev] - 1 == pytest.approx(real_move, abs=0.002)
     assert abs(adj[ex] / adj[prev] - 1) < abs(raw_ex / raw_prev - 1) / 2
+
+
+def test_rule_graph_has_one_qlib_node(lake):
+    """--report draws the rule graph: one node for the Qlib store, not one per day."""
+    proc = run_workflow(lake["workdir"], lake["sandbox"], "--rulegraph", config=WINDOW)
+    labels = [line.split('label = "')[1].split('"')[0] for line in proc.stdout.splitlines() if 'label = "' in line]
+    assert labels.count("gold_qlib_stocks_daily") == 1 and len(labels) == len(set(labels)) <= 8, labels
