@@ -206,8 +206,11 @@ def summarize(sidecars: Iterable[Sidecar]) -> list[DatasetSummary]:
             from .rest.datasets import REST_DATASETS
             from .sessions import sessions_between
 
-            if s.data_type in REST_DATASETS or s.layer == "silver":
-                continue  # pulled on a schedule / rebuilt from all pulls: no session gaps
+            if s.data_type in REST_DATASETS or s.layer in ("silver", "gold"):
+                # pulled on a schedule / rebuilt from all pulls / one Qlib update per run (dated
+                # by the store's last session, covering every day held): no session gaps here;
+                # a missing day shows as a gap of its bronze
+                continue
             expected = sessions_between(dt.date.fromisoformat(dates[0]), dt.date.fromisoformat(dates[-1]))
             s.gaps = [d.isoformat() for d in expected if d.isoformat() not in ok_dates[key]]
     return sorted(groups.values(), key=lambda s: (order.get(s.layer, 9), s.data_type))

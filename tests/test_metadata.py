@@ -24,6 +24,16 @@ def test_summary_watermark_and_gaps(tmp_path):
     assert json.loads(open(lake.watermark("bronze", "stocks_daily")).read())["date"] == "2024-06-12"
 
 
+def test_one_qlib_update_per_run_is_not_a_gap(tmp_path):
+    """The Qlib store is updated once per run, dated by its last session: a weekly run leaves
+    sidecars a week apart, and the days between are not gaps (bronze reports real ones)."""
+    lake = Lake(str(tmp_path))
+    for date in ("2024-06-07", "2024-06-14"):
+        JobRecorder(lake, "gold", "stocks_daily_qlib", date).write("success", records=10)
+    [s] = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
+    assert s.watermark == "2024-06-14" and s.gaps == []
+
+
 def test_recorder_clears_old_success_before_work(tmp_path):
     lake = Lake(str(tmp_path))
     JobRecorder(lake, "bronze", "stocks_daily", "2024-06-07").write("success", records=5)
