@@ -132,7 +132,7 @@ def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute
             log.info("rewrote %d symbols whose adjustment changed: %s", len(res.symbols_rewritten),
                      ", ".join(res.symbols_rewritten[:20]) + (" ..." if len(res.symbols_rewritten) > 20 else ""))
         atomic.write_text(output, receipt_json(res))
-        result.update(records=res.bars_written, mode=res.mode, basis=basis, sessions=res.sessions,
+        result.update(records=res.bars_written, size_mb=res.bytes / 1e6, bytes=res.bytes, mode=res.mode, basis=basis, sessions=res.sessions,
                       symbols=res.symbols, days_applied=len(res.days_applied),
                       first_day_applied=min(res.days_applied, default=None),
                       files_written=res.files_written, symbols_rewritten=len(res.symbols_rewritten),

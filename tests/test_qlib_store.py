@@ -288,7 +288,9 @@ def test_binary_layout_and_fields(tmp_path):
     paths = [lk.day(day, skip=("CCC",) if day == DAYS[1] else ()) for day in DAYS[:3]]
     s, d = lk.silver()
     store = QlibStore(tmp_path / "qlib")
-    store.update(paths, [], s, d)
+    first = store.update(paths, [], s, d)
+    assert first.mode == "full" and first.bytes == sum(
+        p.stat().st_size for p in (tmp_path / "qlib").rglob("*") if p.is_file() and ".quantmini" not in p.parts)
     folder = tmp_path / "qlib" / "features" / "ccc"
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{f}.day.bin" for f in FIELDS)
     raw = np.fromfile(folder / "close.day.bin", dtype="<f4")
@@ -300,3 +302,6 @@ def test_binary_layout_and_fields(tmp_path):
     lines = (tmp_path / "qlib" / "instruments" / "all.txt").read_text().splitlines()
     assert lines == sorted(lines) and "_NA\t2024-06-03\t2024-06-05" in lines and "PRN\t2024-06-03\t2024-06-05" in lines
     assert (tmp_path / "qlib" / "features" / "_qlib_prn").is_dir() and (tmp_path / "qlib" / "features" / "_na").is_dir()
+    res = store.update(paths + [lk.day(DAYS[3])], [], s, d)
+    on_disk = sum(p.stat().st_size for p in (tmp_path / "qlib").rglob("*") if p.is_file() and ".quantmini" not in p.parts)
+    assert res.mode == "append" and res.bytes == on_disk

@@ -118,6 +118,7 @@ class UpdateResult:
     skipped_actions: list[dict] = field(default_factory=list)
     applied_actions: int = 0
     vwap_days: int = 0
+    bytes: int = 0  # the store's calendar, instruments and feature files
 
     def summary(self) -> dict:
         """The deterministic receipt of the gold rule (no timestamps: reruns compare equal)."""
@@ -303,11 +304,12 @@ class QlibStore:
         self._write_instruments(spans)
         self._save_state(prints, per_symbol)
         self.journal.unlink()
+        size = self._size(spans, calendar)
         return UpdateResult(
             "full", calendar[-1], len(calendar), len(spans), days_applied=sorted(days), bars_written=bars.n,
             files_written=written, symbols_rewritten=[], symbols_removed=removed,
             skipped_actions=[s.to_json() for s in skipped], applied_actions=n_applied,
-            vwap_days=len(minutes),
+            vwap_days=len(minutes), bytes=size,
         )
 
     # -- append ------------------------------------------------------------------------------
@@ -396,7 +398,7 @@ class QlibStore:
             "append", calendar[-1], len(calendar), len(spans), days_applied=new_days,
             bars_written=new_bars.n, files_written=written, symbols_rewritten=sorted(affected),
             skipped_actions=skipped, applied_actions=sum(r["applied"] for r in merged.values()),
-            vwap_days=sum(1 for d in prints.values() if d["minute"]),
+            vwap_days=sum(1 for d in prints.values() if d["minute"]), bytes=self._size(spans, calendar),
         )
 
     # -- file writing ------------------------------------------------------------------------
@@ -427,6 +429,13 @@ class QlibStore:
             _replace(path, data)
             written += 1
         return written
+
+    def _size(self, spans: dict, calendar: list[str]) -> int:
+        """Bytes of the store, from the spans (no walk over its files): each feature file
+        holds a header and one float32 per session of its symbol's span."""
+        index = {d: i for i, d in enumerate(calendar)}
+        values = sum(index[b] - index[a] + 2 for a, b in spans.values())
+        return 4 * len(FIELDS) * values + self.calendar_path.stat().st_size + self.instruments_path.stat().st_size
 
     def _write_text_if_changed(self, path: Path, text: str) -> None:
         if path.exists() and path.read_text() == text:
