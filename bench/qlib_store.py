@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from quantmini.gold.qlib_store import FIELDS, QlibStore, compute, load_bars  # noqa: E402
+from quantmini.gold.qlib_store import FIELDS, QlibStore, actions_by_symbol, compute, load_bars  # noqa: E402
 from quantmini.gold.actions import load_actions  # noqa: E402
 from quantmini.paths import Lake  # noqa: E402
 from quantmini.sessions import sessions_ending  # noqa: E402
@@ -84,7 +84,7 @@ def write_lake(root: Path, n: int, days: list[dt.date]) -> tuple[list[str], str,
 def baseline_write(root: Path, paths: list[str], s: str, d: str, calendar: list[str]) -> float:
     """Plain numpy: the same files from arrays already computed (compute not timed)."""
     bars = load_bars({Path(p).parts[-4][5:] + "-" + Path(p).parts[-3][6:] + "-" + Path(p).parts[-2][4:]: p for p in paths}, {})
-    values, _, _, _ = compute(bars, load_actions(s, d), dt.date.fromisoformat(calendar[-1]))
+    values, _, _, _ = compute(bars, actions_by_symbol(load_actions(s, d)), dt.date.fromisoformat(calendar[-1]))
     cal = np.array([dt.date.fromisoformat(x).toordinal() for x in calendar])
     groups = list(bars.groups())
     t0 = time.perf_counter()

@@ -230,7 +230,8 @@ class QlibStore:
         for p in minute or []:
             minutes[session_of(p).isoformat()] = p
         with self.locked():
-            return self._update(days, minutes, adj.load_actions(split_file, dividend_file, self.basis))
+            # Keyed by instrument once: every computation below reads this one mapping.
+            return self._update(days, minutes, actions_by_symbol(adj.load_actions(split_file, dividend_file, self.basis)))
 
     def _fingerprints(self, days: dict[str, str], minutes: dict[str, str], cached: dict[str, dict]) -> dict[str, dict]:
         """Per session: the sha256 of its bronze (and minute) file, re-hashed only when the
@@ -254,6 +255,7 @@ class QlibStore:
         return out
 
     def _update(self, days: dict[str, str], minutes: dict[str, str], actions: dict[str, list[adj.Action]]) -> UpdateResult:
+        """``actions`` are keyed by Qlib instrument (:func:`actions_by_symbol`)."""
         minutes = {d: p for d, p in minutes.items() if d in days}
         state, sym_state = self._load_state()
         prints = self._fingerprints(days, minutes, state["days"] if state else {})
@@ -320,7 +322,7 @@ class QlibStore:
         # Which symbols' adjustment changes: their effective actions differ from the last
         # update's, or an action now effective lies after their last bar (a new ex-date, or
         # a split waiting for a bar to verify it) and they trade in the new days.
-        by_symbol = actions_by_symbol(actions)
+        by_symbol = actions
         affected = set()
         for sym in set(by_symbol) | {s for s, r in sym_state.items() if r["fingerprint"]}:
             eff = adj.effective(by_symbol.get(sym, []), last)
@@ -515,7 +517,7 @@ def load_bars(days: dict[str, str], minutes: dict[str, str], symbols: set[str] |
             t = t.filter(pc.is_in(pc.utf8_upper(t.column("ticker")), wanted))
         if day in minutes and t.num_rows:
             v = session_vwap(minutes[day], dt.date.fromisoformat(day))
-            t = t.join(v, "ticker", join_type="left outer", use_threads=False).sort_by("ticker")
+            t = t.join(v, "ticker", join_type="left outer", use_threads=False)  # rows are ordered later
         else:
             t = t.append_column("vwap", pa.nulls(t.num_rows, pa.float64()))
         ordinal = dt.date.fromisoformat(day).toordinal()
@@ -564,14 +566,13 @@ def load_bars(days: dict[str, str], minutes: dict[str, str], symbols: set[str] |
     return Bars(names, tickers, code, ords, raw)
 
 
-def compute(bars: Bars, actions: dict[str, list[adj.Action]], last: dt.date,
+def compute(bars: Bars, by_symbol: dict[str, list[adj.Action]], last: dt.date,
             seeds: dict[str, float] | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict], list[adj.Skipped], int]:
     """Every field's float32 values for the bars, the per-symbol state, the skipped actions
     and the number of applied ones. ``seeds`` gives a symbol's previous raw close (factor 1)
     when its earlier bars are not part of ``bars`` (the append path)."""
     n = bars.n
     factor = np.ones(n, dtype=np.float64)
-    by_symbol = actions_by_symbol(actions)
     per_symbol: dict[str, dict] = {}
     skipped_all: list[adj.Skipped] = []
     n_applied = 0
