@@ -140,6 +140,85 @@ def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute
                       vwap_days=res.vwap_days, skipped_actions=res.skipped_actions)
 
 
+def _nulls(table, columns) -> dict[str, int]:
+    return {c: int(table.column(c).null_count) for c in columns}
+
+
+def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
+                      dividends: list[str], output: str, log_file: str) -> None:
+    """One session of gold stocks_daily from the bronze days of its look-back window."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .gold import actions as adj
+    from .gold import stocks_daily, write_partition
+    from .gold.vwap import session_vwap
+    from .paths import partition_date
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    day = dt.date.fromisoformat(date)
+    with recorded(lake, "gold", "stocks_daily", date) as result:
+        dates = sorted(partition_date(p) for p in bronze)
+        if not dates or dates[-1] != date:
+            raise ValueError(f"gold stocks_daily {date}: the bronze inputs do not include {date}")
+        bars = pa.concat_tables([pq.read_table(p, columns=stocks_daily.BAR_COLUMNS) for p in bronze])
+        acts = adj.load_actions(splits[0] if splits else None, dividends[0] if dividends else None, basis)
+        adjusted = stocks_daily.adjust(bars, stocks_daily.window_actions(acts, dt.date.fromisoformat(dates[0]), day))
+        vwap = None
+        if minute:
+            v = session_vwap(minute[0], day)
+            vwap = dict(zip(v.column("ticker").to_pylist(), v.column("vwap").to_pylist()))
+        table = stocks_daily.features(adjusted, day, vwap)
+        size = write_partition(table, output)
+        for s in adjusted.skipped:
+            log.warning("adjustment not applied: %s: %s", s.action.describe(), s.reason)
+        result.update(records=table.num_rows, size_mb=size / 1e6, bytes=size, tickers=table.num_rows,
+                      window_sessions=len(dates), window_first=dates[0], vwap_source="stocks_minute" if minute else None,
+                      applied_actions=len(adjusted.applied), skipped_actions=[s.to_json() for s in adjusted.skipped],
+                      nulls=_nulls(table, stocks_daily.NULL_COUNTED))
+
+
+def gold_stocks_minute(lake_root: str, date: str, bronze: str, output: str, log_file: str) -> None:
+    """One session of gold stocks_minute: session labels and running VWAP of every bar."""
+    import pyarrow.parquet as pq
+
+    from .gold import stocks_minute, write_partition
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    with recorded(lake, "gold", "stocks_minute", date) as result:
+        table, stats = stocks_minute.enrich(pq.read_table(bronze), dt.date.fromisoformat(date))
+        size = write_partition(table, output)
+        nulls = {"vwap": stats.pop("null_vwap"), "session": stats["outside_session_rows"]}
+        result.update(records=table.num_rows, size_mb=size / 1e6, bytes=size, nulls=nulls, **stats)
+
+
+def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options: str, stocks: list[str],
+                       dividends: list[str], output: str, log_file: str) -> None:
+    """One session of gold options_daily: implied volatility and greeks of every contract."""
+    import pyarrow.parquet as pq
+
+    from .gold import options_daily, write_partition
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    day = dt.date.fromisoformat(date)
+    with recorded(lake, "gold", "options_daily", date) as result:
+        closes = {}
+        if stocks:
+            st = pq.read_table(stocks[0], columns=["ticker", "close"])
+            closes = dict(zip(st.column("ticker").to_pylist(), st.column("close").to_pylist()))
+        divs = options_daily.trailing_dividends(dividends[0] if dividends else None, day)
+        table, stats = options_daily.enrich(pq.read_table(options), closes, day, divs, float(risk_free_rate))
+        size = write_partition(table, output)
+        nulls = {"iv": stats.pop("null_iv"), "underlying_close": stats.pop("null_underlying_close")}
+        if not stocks:
+            log.warning("options_daily %s: stocks_daily is not held for this session: no underlying closes, no IV", date)
+        result.update(records=table.num_rows, size_mb=size / 1e6, bytes=size, nulls=nulls,
+                      underlying_source="stocks_daily" if stocks else None, risk_free_rate=float(risk_free_rate), **stats)
+
+
 def metadata_summary(lake_root: str, output: str, log_file: str) -> None:
     setup_logging(log_file)
     lake = Lake(lake_root)

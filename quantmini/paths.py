@@ -26,6 +26,16 @@ def split_date(date: str) -> tuple[str, str, str]:
     return f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"
 
 
+def partition_date(path: str) -> str:
+    """The ISO date of a ``.../year=YYYY/month=MM/day=DD/part.parquet`` partition."""
+    parts = Path(path).parts
+    try:
+        y, m, d = (p.split("=", 1)[1] for p in parts[-4:-1])
+        return dt.date(int(y), int(m), int(d)).isoformat()
+    except (IndexError, ValueError):
+        raise ValueError(f"{path}: not a year=/month=/day= partition") from None
+
+
 @dataclass(frozen=True)
 class Lake:
     root: str
@@ -58,6 +68,15 @@ class Lake:
         return f"{self.root}/silver/{dataset}/{partition}/data.parquet"
 
     # gold ----------------------------------------------------------------------------------
+    def gold_dir(self, dataset: str) -> str:
+        return f"{self.root}/gold/{dataset}"
+
+    def gold(self, dataset: str, date: str) -> str:
+        """One session of a gold feature dataset (stocks_daily, stocks_minute, options_daily),
+        partitioned like bronze."""
+        y, m, d = split_date(date)
+        return f"{self.gold_dir(dataset)}/year={y}/month={m}/day={d}/part.parquet"
+
     def qlib_root(self) -> str:
         return f"{self.root}/gold/qlib"
 

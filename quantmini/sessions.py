@@ -61,6 +61,22 @@ def sessions_ending(end: dt.date, count: int) -> list[dt.date]:
     return [ts.date() for ts in labels]
 
 
+@lru_cache(maxsize=1)
+def session_ordinals() -> tuple[int, ...]:
+    """Every XNYS session the calendar knows, as proleptic ordinals (ascending): look-back
+    windows for thousands of targets are slices of this, not calendar queries."""
+    return tuple(ts.date().toordinal() for ts in xnys().sessions)
+
+
+def sessions_back(end: dt.date, count: int) -> list[dt.date]:
+    """The up to ``count`` sessions ending at ``end`` (a session), oldest first."""
+    import bisect
+
+    ords = session_ordinals()
+    j = bisect.bisect_right(ords, end.toordinal())
+    return [dt.date.fromordinal(o) for o in ords[max(0, j - count) : j]]
+
+
 def previous_session(day: dt.date) -> dt.date:
     cal = xnys()
     return cal.date_to_session(pd.Timestamp(day), direction="previous").date()

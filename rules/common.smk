@@ -1,6 +1,7 @@
 # Config validation, the run plan (which sessions and datasets), and input functions.
 
 import dataclasses
+import datetime as dt
 import glob
 import os
 import sys
@@ -12,9 +13,11 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from quantmini import corrections, guard, settings
+from quantmini import corrections, guard, sessions, settings
+from quantmini.gold import FEATURE_DATASETS as GOLD_FEATURE_DATASETS
+from quantmini.gold.actions import ActionIndex
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
-from quantmini.paths import Lake
+from quantmini.paths import Lake, partition_date
 from quantmini.secrets import redact
 from quantmini.rest.datasets import REST_DATASETS
 from quantmini.rest.schedule import latest_due
@@ -222,9 +225,113 @@ def qlib_inputs(wildcards):
 
 
 def gold_targets():
+    targets = []
     if config.get("gold_qlib", True) and "stocks_daily" in RUN.datasets:
-        return [RUN.lake.qlib_receipt("stocks_daily")]
-    return []
+        targets.append(RUN.lake.qlib_receipt("stocks_daily"))
+    return targets + gold_feature_targets()
+
+
+# Gold feature datasets: one file per session, for every session whose bronze source the
+# lake holds or this run builds, so a corrected bronze day or a late split reaches the
+# sessions that depend on it, and a lake that predates gold gets it filled in.
+
+
+@lru_cache(maxsize=None)
+def _bronze_by_date(dataset):
+    return {partition_date(p): p for p in bronze_partitions(dataset)}
+
+
+def gold_feature_targets():
+    if not config.get("gold_features", True):
+        return []
+    return [
+        RUN.lake.gold(dataset, date)
+        for dataset in GOLD_FEATURE_DATASETS
+        if dataset in RUN.datasets
+        for date in sorted(_bronze_by_date(dataset))
+    ]
+
+
+def gold_lookback(wildcards):
+    return int(config.get("gold_lookback_sessions", 30))
+
+
+def risk_free_rate(wildcards):
+    return float(config.get("risk_free_rate", 0.04))
+
+
+def _silver_actions():
+    """The silver split and dividend files the gold sessions read, once this run's silver
+    rebuild (a checkpoint) is done: their fingerprints are computed from what it wrote."""
+    files = {e: silver_action_file(e) for e in ("split", "dividend")}
+    if files["split"] or files["dividend"]:
+        checkpoints.silver_corporate_actions.get()
+    return files
+
+
+@lru_cache(maxsize=None)
+def _action_index(split_file, dividend_file, basis, stamp):
+    return ActionIndex.build(split_file, dividend_file, basis)
+
+
+def _index(kinds):
+    """The action index of the silver files as they are now (keyed by their mtimes, so a
+    rebuild earlier in this run is seen)."""
+    files = [
+        (silver_action_file(e) or [None])[0] if e in kinds else None
+        for e in ("split", "dividend")
+    ]
+    stamp = tuple(os.stat(f).st_mtime_ns if f and os.path.exists(f) else 0 for f in files)
+    basis = qlib_adjustment(None) if "split" in kinds else "total"
+    return _action_index(files[0], files[1], basis, stamp)
+
+
+def gold_window(wildcards):
+    """The sessions of a gold stocks_daily session's look-back that the lake has."""
+    held = _bronze_by_date("stocks_daily")
+    day = dt.date.fromisoformat(date_of(wildcards))
+    return [
+        d.isoformat()
+        for d in sessions.sessions_back(day, gold_lookback(wildcards))
+        if d.isoformat() in held
+    ]
+
+
+def gold_stocks_daily_inputs(wildcards):
+    date = date_of(wildcards)
+    actions = _silver_actions()
+    minute = _bronze_by_date("stocks_minute").get(date)
+    return {
+        "bronze": [RUN.lake.bronze("stocks_daily", d) for d in gold_window(wildcards)],
+        "minute": [minute] if minute else [],
+        "splits": [ancient(f) for f in actions["split"]],
+        "dividends": [ancient(f) for f in actions["dividend"]],
+    }
+
+
+def gold_stocks_daily_actions(wildcards):
+    """Fingerprint of the actions inside the session's window (see ActionIndex)."""
+    window = gold_window(wildcards)
+    first = dt.date.fromisoformat(window[0]) if window else None
+    day = dt.date.fromisoformat(date_of(wildcards))
+    return _index(("split", "dividend")).fingerprint(first or day, day)
+
+
+def gold_options_daily_inputs(wildcards):
+    date = date_of(wildcards)
+    actions = _silver_actions()
+    stocks = _bronze_by_date("stocks_daily").get(date)
+    return {
+        "options": RUN.lake.bronze("options_daily", date),
+        "stocks": [stocks] if stocks else [],
+        "dividends": [ancient(f) for f in actions["dividend"]],
+    }
+
+
+def gold_options_daily_dividends(wildcards):
+    """Fingerprint of the dividends of the trailing year the session's yields use."""
+    day = dt.date.fromisoformat(date_of(wildcards))
+    return _index(("dividend",)).fingerprint(day - dt.timedelta(days=365), day)
 
 
 def dataset_targets(dataset, date):

@@ -18,3 +18,67 @@ rule gold_qlib_stocks_daily:
         basis=qlib_adjustment,
     script:
         "../scripts/gold_qlib_stocks_daily.py"
+
+
+# Gold feature datasets: one Parquet file per session (quantmini/gold/<dataset>.py). Their
+# silver inputs are ancient(): a silver rebuild reruns only the sessions whose window holds
+# a changed action, through the fingerprint parameter.
+
+
+rule gold_stocks_daily:
+    input:
+        unpack(gold_stocks_daily_inputs),
+    output:
+        f"{LAKE}/gold/stocks_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+    log:
+        "logs/gold/stocks_daily/{year}/{month}/{day}.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        lake=lake_root,
+        date=date_of,
+        basis=qlib_adjustment,
+        lookback=gold_lookback,
+        actions=gold_stocks_daily_actions,
+    script:
+        "../scripts/gold_stocks_daily.py"
+
+
+rule gold_stocks_minute:
+    input:
+        bronze=f"{LAKE}/bronze/stocks_minute/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+    output:
+        f"{LAKE}/gold/stocks_minute/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+    log:
+        "logs/gold/stocks_minute/{year}/{month}/{day}.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=1500,
+    params:
+        lake=lake_root,
+        date=date_of,
+    script:
+        "../scripts/gold_stocks_minute.py"
+
+
+rule gold_options_daily:
+    input:
+        unpack(gold_options_daily_inputs),
+    output:
+        f"{LAKE}/gold/options_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+    log:
+        "logs/gold/options_daily/{year}/{month}/{day}.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        lake=lake_root,
+        date=date_of,
+        risk_free_rate=risk_free_rate,
+        dividends=gold_options_daily_dividends,
+    script:
+        "../scripts/gold_options_daily.py"

@@ -3,7 +3,7 @@
 # ipos, ticker_events; fundamentals <- fundamentals; financial_ratios <- silver fundamentals.
 
 
-rule silver_corporate_actions:
+checkpoint silver_corporate_actions:
     input:
         unpack(corporate_action_pulls),
     output:

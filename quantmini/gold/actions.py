@@ -155,3 +155,41 @@ def factors(bar_ords: np.ndarray, applied: list[tuple[int, float]]) -> np.ndarra
     # The loop assigns the running product to every bar before each ex-date, latest first,
     # so a bar ends with the product of all actions after it.
     return out
+
+
+@dataclass(frozen=True)
+class ActionIndex:
+    """Every action of a silver split/dividend pair, by ex-date, for the fingerprint of the
+    actions in any ex-date range in O(log n): what a gold session's features depend on.
+
+    The workflow passes the fingerprint of each session's window as a rule parameter, so a
+    late split reruns exactly the sessions whose window holds its ex-date (Snakemake reruns
+    a job whose parameters changed), and a silver rebuild that changes nothing reruns none.
+    Each action hashes to 64 bits; a range's fingerprint is the XOR of its hashes (from a
+    prefix-XOR array) and its count.
+    """
+
+    ords: np.ndarray
+    prefix: np.ndarray
+
+    @classmethod
+    def build(cls, split_file: str | Path | None, dividend_file: str | Path | None, basis: str = "total") -> "ActionIndex":
+        rows = sorted(
+            (a.ex_date.toordinal(), f"{a.ticker}|{a.kind}|{a.ex_date.isoformat()}|{a.value!r}")
+            for acts in load_actions(split_file, dividend_file, basis).values()
+            for a in acts
+        )
+        hashes = np.array([int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little") for _, t in rows],
+                          dtype=np.uint64)
+        prefix = np.zeros(len(rows) + 1, dtype=np.uint64)
+        if len(rows):
+            prefix[1:] = np.bitwise_xor.accumulate(hashes)
+        return cls(np.array([o for o, _ in rows], dtype=np.int64), prefix)
+
+    def fingerprint(self, after: dt.date, upto: dt.date) -> str:
+        """Identity of the actions with ``after < ex_date <= upto``."""
+        i = int(np.searchsorted(self.ords, after.toordinal(), side="right"))
+        j = int(np.searchsorted(self.ords, upto.toordinal(), side="right"))
+        if j <= i:
+            return "none"
+        return f"{j - i}-{int(self.prefix[j] ^ self.prefix[i]):016x}"
