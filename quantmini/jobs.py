@@ -183,15 +183,16 @@ def gold_stocks_minute(lake_root: str, date: str, bronze: str, output: str, log_
     """One session of gold stocks_minute: session labels and running VWAP of every bar."""
     import pyarrow.parquet as pq
 
-    from .gold import stocks_minute, write_partition
+    from .gold import stocks_minute, write_chunks
 
     setup_logging(log_file)
     lake = Lake(lake_root)
     with recorded(lake, "gold", "stocks_minute", date) as result:
-        table, stats = stocks_minute.enrich(pq.read_table(bronze), dt.date.fromisoformat(date))
-        size = write_partition(table, output)
+        stats: dict = {}
+        chunks = stocks_minute.enrich_chunks(pq.read_table(bronze), dt.date.fromisoformat(date), stats)
+        rows, size = write_chunks(chunks, output, stocks_minute.DICTIONARY_COLUMNS)
         nulls = {"vwap": stats.pop("null_vwap"), "session": stats["outside_session_rows"]}
-        result.update(records=table.num_rows, size_mb=size / 1e6, bytes=size, nulls=nulls, **stats)
+        result.update(records=rows, size_mb=size / 1e6, bytes=size, nulls=nulls, **stats)
 
 
 def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options: str, stocks: list[str],
@@ -199,23 +200,26 @@ def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options
     """One session of gold options_daily: implied volatility and greeks of every contract."""
     import pyarrow.parquet as pq
 
-    from .gold import options_daily, write_partition
+    from .gold import options_daily, write_chunks
 
     setup_logging(log_file)
     lake = Lake(lake_root)
     day = dt.date.fromisoformat(date)
     with recorded(lake, "gold", "options_daily", date) as result:
+        sessions = options_daily.prefetch_sessions()
         closes = {}
         if stocks:
             st = pq.read_table(stocks[0], columns=["ticker", "close"])
             closes = dict(zip(st.column("ticker").to_pylist(), st.column("close").to_pylist()))
         divs = options_daily.trailing_dividends(dividends[0] if dividends else None, day)
-        table, stats = options_daily.enrich(pq.read_table(options), closes, day, divs, float(risk_free_rate))
-        size = write_partition(table, output)
+        bars = pq.read_table(options, columns=options_daily.BRONZE_COLUMNS)
+        stats: dict = {}
+        chunks = options_daily.enrich_chunks(bars, closes, day, divs, float(risk_free_rate), stats, sessions())
+        rows, size = write_chunks(chunks, output, options_daily.DICTIONARY_COLUMNS)
         nulls = {"iv": stats.pop("null_iv"), "underlying_close": stats.pop("null_underlying_close")}
         if not stocks:
             log.warning("options_daily %s: stocks_daily is not held for this session: no underlying closes, no IV", date)
-        result.update(records=table.num_rows, size_mb=size / 1e6, bytes=size, nulls=nulls,
+        result.update(records=rows, size_mb=size / 1e6, bytes=size, nulls=nulls,
                       underlying_source="stocks_daily" if stocks else None, risk_free_rate=float(risk_free_rate), **stats)
 
 

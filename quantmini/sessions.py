@@ -65,7 +65,10 @@ def sessions_ending(end: dt.date, count: int) -> list[dt.date]:
 def session_ordinals() -> tuple[int, ...]:
     """Every XNYS session the calendar knows, as proleptic ordinals (ascending): look-back
     windows for thousands of targets are slices of this, not calendar queries."""
-    return tuple(ts.date().toordinal() for ts in xnys().sessions)
+    import numpy as np
+
+    days = xnys().sessions.values.astype("datetime64[D]").astype(np.int64)
+    return tuple((days + dt.date(1970, 1, 1).toordinal()).tolist())
 
 
 def sessions_back(end: dt.date, count: int) -> list[dt.date]:

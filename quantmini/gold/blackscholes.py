@@ -14,6 +14,7 @@ what does not converge is reported, not guessed.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ SIGMA_MIN = 1e-4  # 0.01 % a year: below it a price cannot be told from intrinsi
 SIGMA_MAX = 10.0  # 1000 % a year: above it a quote is noise, not volatility
 MAX_ITERATIONS = 100
 SIGMA_TOL = 1e-10
+NEWTON_DONE = 1e-6
+CHUNK = 1 << 17  # contracts per task: numpy and scipy ufuncs release the GIL, so chunks run on all cores
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
 
 # iv_status values (the gold options_daily column), in the order they are checked.
@@ -95,35 +98,33 @@ def greeks(s, k, t, r, q, sigma, call) -> Greeks:
     return Greeks(delta, gamma, vega, theta)
 
 
-def _initial_guess(target, s, k, t, r, q, call):
+def _initial_guess(target, fs, dk, sqt, call):
     """Corrado–Miller's closed-form approximation (a start only: the bracketed iteration
     converges from any start, a good one saves passes over a million contracts)."""
-    fs = s * np.exp(-q * t)
-    dk = k * np.exp(-r * t)
     c = np.where(call, target, target + fs - dk)  # the call of the same strike, by parity
     half = c - 0.5 * (fs - dk)
     root = np.sqrt(np.maximum(half * half - (fs - dk) ** 2 / np.pi, 0.0))
-    guess = _SQRT_2PI / (fs + dk) * (half + root) / np.sqrt(t)
+    guess = _SQRT_2PI / (fs + dk) * (half + root) / sqt
     guess = np.where(np.isfinite(guess) & (guess > 0), guess, 0.3)
     return np.clip(guess, 0.01, 5.0)
 
 
 def implied_vol(target, s, k, t, r, q, call):
     """Implied volatility for each option price; returns (sigma, status codes, see
-    ``STATUSES``). ``sigma`` is NaN wherever the status is not ``ok``. Inputs must already have passed :func:`classify`'s
-    checks on time and price (positive ``t``, price strictly inside the bounds)."""
+    ``STATUSES``). ``sigma`` is NaN wherever the status is not ``ok``. Inputs must already
+    have passed :func:`classify`'s checks (positive ``t``, price strictly inside the bounds)."""
+    return _solve(np.asarray(target, np.float64), s * np.exp(-q * t), k * np.exp(-r * t), np.sqrt(t), call)
+
+
+def _solve(target, fs_all, dk_all, sqt_all, call):
+    """The bracketed Newton iteration on forward-discounted spot ``fs``, discounted strike
+    ``dk`` and sqrt(t): each pass costs two normal CDFs and one exp per unsolved contract."""
     n = len(target)
-    sigma = _initial_guess(target, s, k, t, r, q, call)
+    sigma = _initial_guess(target, fs_all, dk_all, sqt_all, call)
     lo = np.full(n, SIGMA_MIN)
     hi = np.full(n, SIGMA_MAX)
     status = np.zeros(n, dtype=np.int8)
-
-    # What does not depend on sigma, once: forward-discounted spot and strike, their log
-    # ratio, sqrt(t). Each pass then costs two normal CDFs and one exp per contract.
-    fs_all = s * np.exp(-q * t)
-    dk_all = k * np.exp(-r * t)
     lf_all = np.log(fs_all / dk_all)
-    sqt_all = np.sqrt(t)
     active = np.arange(n)
     for _ in range(MAX_ITERATIONS):
         if active.size == 0:
@@ -143,7 +144,9 @@ def implied_vol(target, s, k, t, r, q, call):
         lo[active], hi[active] = la, ha
         with np.errstate(divide="ignore", invalid="ignore"):
             newton = sg - f / vega
-        small = np.abs(newton - sg) < SIGMA_TOL
+        # Newton converges quadratically: a step below NEWTON_DONE leaves an error far below
+        # SIGMA_TOL, so the step is taken and the contract is done without one more pass.
+        small = np.abs(newton - sg) < NEWTON_DONE
         inside = np.isfinite(newton) & (newton > la) & (newton < ha)
         nxt = np.where(small, np.clip(newton, la, ha), np.where(inside, newton, 0.5 * (la + ha)))
         sigma[active] = nxt
@@ -154,21 +157,69 @@ def implied_vol(target, s, k, t, r, q, call):
     edge = (status == 0) & ((sigma <= SIGMA_MIN * (1 + 1e-6)) | (sigma >= SIGMA_MAX * (1 - 1e-6)))
     if edge.any():
         e = np.flatnonzero(edge)
-        fit = price(s[e], k[e], t[e], r[e], q[e], sigma[e], call[e])
+        sd = sigma[e] * sqt_all[e]
+        d1 = lf_all[e] / sd + 0.5 * sd
+        c = fs_all[e] * ndtr(d1) - dk_all[e] * ndtr(d1 - sd)
+        fit = np.where(call[e], c, c - fs_all[e] + dk_all[e])
         miss = np.abs(fit - target[e]) > 1e-9 * np.maximum(1.0, target[e])
         status[e[miss]] = CODE[OUT_OF_RANGE]
     sigma = np.where(status == 0, sigma, np.nan)
     return sigma, status
 
 
-def classify(close, s, k, t_days, r, q, call, parsed):
+@dataclass(frozen=True)
+class Solution:
+    """A day's contracts solved: implied volatility, status codes and greeks (NaN where the
+    status is not ``ok``)."""
+
+    iv: np.ndarray
+    status: np.ndarray
+    greeks: Greeks
+
+
+def solve_day(close, s, k, t_days, r, q, call, parsed) -> Solution:
+    """Classify every contract, solve the ones that may have a volatility, and take the
+    greeks at it; the discount factors are computed once for all three steps."""
+    n = len(close)
+    t = np.maximum(t_days, 0) / 365.0
+    fs = s * np.exp(-q * t)
+    dk = k * np.exp(-r * t)
+    status = classify(close, s, k, t_days, r, q, call, parsed, fs=fs, dk=dk)
+    iv = np.full(n, np.nan)
+    out = {name: np.full(n, np.nan) for name in ("delta", "gamma", "vega", "theta")}
+    solve = np.flatnonzero(status == 0)
+
+    def task(idx: np.ndarray) -> None:
+        sigma, st = _solve(close[idx], fs[idx], dk[idx], np.sqrt(t[idx]), call[idx])
+        status[idx] = st
+        iv[idx] = sigma
+        ok = idx[st == 0]
+        g = greeks(s[ok], k[ok], t[ok], r[ok], q[ok], iv[ok], call[ok])
+        for name in out:
+            out[name][ok] = getattr(g, name)
+
+    chunks = [solve[i : i + CHUNK] for i in range(0, solve.size, CHUNK)]
+    if len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) as pool:
+            list(pool.map(task, chunks))
+    elif chunks:
+        task(chunks[0])
+    return Solution(iv, status, Greeks(**out))
+
+
+def classify(close, s, k, t_days, r, q, call, parsed, fs=None, dk=None):
     """The first reason each contract has no implied volatility (code 0, ``ok``, where it
     may have one), from the quote, the underlying and the time to expiry, before solving."""
     n = len(close)
     status = np.zeros(n, dtype=np.int8)
-    t = t_days / 365.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lower, upper = bounds(s, k, np.maximum(t, 0.0), r, q, call)
+    t = np.maximum(t_days, 0) / 365.0
+    fs = s * np.exp(-q * t) if fs is None else fs
+    dk = k * np.exp(-r * t) if dk is None else dk
+    with np.errstate(invalid="ignore"):
+        lower = np.where(call, np.maximum(fs - dk, 0.0), np.maximum(dk - fs, 0.0))
+        upper = np.where(call, fs, dk)
     checks = [
         (UNPARSED, ~parsed),
         (NO_CLOSE, ~(close > 0)),

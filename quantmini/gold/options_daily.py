@@ -75,21 +75,75 @@ def trailing_dividends(dividend_file: str | Path | None, day: dt.date) -> dict[s
     return dict(zip(g["ticker"].to_pylist(), g["div_cash_amount_sum"].to_pylist()))
 
 
-def _session_ordinals(day: dt.date, until: dt.date) -> np.ndarray:
-    from ..sessions import sessions_between
+def _session_ordinals() -> np.ndarray:
+    from ..sessions import session_ordinals
 
-    return np.array([d.toordinal() for d in sessions_between(day, until)], dtype=np.int64)
+    return np.asarray(session_ordinals(), dtype=np.int64)
+
+
+# Columns worth a Parquet dictionary (few distinct values per day); prices and greeks are not.
+DICTIONARY_COLUMNS = ["underlying", "expiration_date", "contract_type", "strike", "date", "volume", "transactions",
+                      "underlying_ticker", "adjusted_contract", "days_to_expiry", "trading_days_to_expiry",
+                      "underlying_close", "dividend_yield", "risk_free_rate", "iv_status"]
+BRONZE_COLUMNS = ["ticker", "underlying", "expiration_date", "contract_type", "strike", "date", "open", "high", "low",
+                  "close", "volume", "transactions"]
+
+
+CHUNK_ROWS = 128 * 1024  # one Parquet row group: chunks are computed while the previous is written
+
+
+def enrich_chunks(options: pa.Table, stock_close: dict[str, float], day: dt.date, dividends: dict[str, float],
+                  risk_free_rate: float, stats: dict, sessions: np.ndarray | None = None):
+    """The gold table of one day of bronze option bars, as a sequence of row-group-sized
+    tables (contracts are independent of each other); ``stats`` accumulates the counts."""
+    sessions = _session_ordinals() if sessions is None else sessions
+    mapping: dict[str, tuple[str, bool]] = {}
+    stats.update(null_iv=0, null_underlying_close=0, adjusted_contracts=0, iv_status={})
+    for offset in range(0, max(options.num_rows, 1), CHUNK_ROWS):
+        table, st = _enrich(options.slice(offset, CHUNK_ROWS), stock_close, day, dividends, risk_free_rate, sessions,
+                            mapping)
+        for key in ("null_iv", "null_underlying_close", "adjusted_contracts"):
+            stats[key] += st[key]
+        for name, c in st["iv_status"].items():
+            stats["iv_status"][name] = stats["iv_status"].get(name, 0) + c
+        yield table
 
 
 def enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, dividends: dict[str, float],
            risk_free_rate: float) -> tuple[pa.Table, dict]:
-    """The gold table of one day of bronze option bars."""
+    """The whole gold table of one day (tests, notebooks); the job streams
+    :func:`enrich_chunks` to disk instead."""
+    stats: dict = {}
+    tables = list(enrich_chunks(options, stock_close, day, dividends, risk_free_rate, stats))
+    return pa.concat_tables(tables), stats
+
+
+def prefetch_sessions():
+    """Start building the XNYS session list (~0.2 s of pandas holiday rules, under the GIL)
+    beside the Parquet reads, which release it; call the result to get the array."""
+    import threading
+
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("s", _session_ordinals()), daemon=True)
+    thread.start()
+
+    def result() -> np.ndarray:
+        thread.join()
+        return box["s"] if "s" in box else _session_ordinals()
+
+    return result
+
+
+def _enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, dividends: dict[str, float],
+            risk_free_rate: float, sessions: np.ndarray, mapping: dict) -> tuple[pa.Table, dict]:
     n = options.num_rows
     epoch = dt.date(1970, 1, 1).toordinal()
     und = options.column("underlying").combine_chunks()
     enc = und.dictionary_encode()
     roots = enc.dictionary.to_pylist()
-    mapping = underlying_map([r for r in roots if r is not None], set(stock_close))
+    missing = [r for r in roots if r is not None and r not in mapping]
+    if missing:
+        mapping.update(underlying_map(missing, set(stock_close)))
     root_codes = enc.indices.to_numpy(zero_copy_only=False)
     valid_root = np.asarray(enc.indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     root_codes = np.where(valid_root, root_codes, 0)
@@ -113,26 +167,14 @@ def enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, divid
     close = options.column("close").to_numpy(zero_copy_only=False).astype(np.float64)
 
     days = np.where(parsed, exp_ord - day.toordinal(), 0)
-    sessions = _session_ordinals(day, dt.date.fromordinal(int(exp_ord.max()))) if parsed.any() and exp_ord.max() > day.toordinal() else np.zeros(0, np.int64)
     trading_days = np.searchsorted(sessions, exp_ord, side="right") - np.searchsorted(sessions, day.toordinal(), side="right")
     trading_days = np.where(days > 0, trading_days, np.where(days == 0, 0, -1))  # negative: expired (null below)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.where(s > 0, np.log1p(div12 / s), 0.0)
     r = np.full(n, float(risk_free_rate))
-    status = bs.classify(close, s, k, days.astype(np.float64), r, q, call, parsed)
-    iv = np.full(n, np.nan)
-    g = {name: np.full(n, np.nan) for name in ("delta", "gamma", "vega", "theta")}
-    solve = np.flatnonzero(status == 0)
-    if solve.size:
-        t = days[solve] / 365.0
-        sigma, st = bs.implied_vol(close[solve], s[solve], k[solve], t, r[solve], q[solve], call[solve])
-        status[solve] = st
-        iv[solve] = sigma
-        okay = solve[st == 0]
-        gk = bs.greeks(s[okay], k[okay], days[okay] / 365.0, r[okay], q[okay], iv[okay], call[okay])
-        for name in g:
-            g[name][okay] = getattr(gk, name)
+    sol = bs.solve_day(close, s, k, days.astype(np.float64), r, q, call, parsed)
+    status, iv = sol.status, sol.iv
 
     def col(x: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
         return pa.array(x, type=pa.float64(), from_pandas=True) if mask is None else pa.array(x, pa.float64(), mask=mask)
@@ -143,9 +185,9 @@ def enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, divid
     has_s = s > 0
     stock_arr = pa.array(stock_of, pa.string())
     out = options.select(["ticker", "underlying", "expiration_date", "contract_type", "strike", "date", "open", "high",
-                          "low", "close", "volume", "transactions", "window_start"])
+                          "low", "close", "volume", "transactions"])
     extra = {
-        "underlying_ticker": pc.take(stock_arr, enc.indices) if roots else pa.nulls(n, pa.string()),
+        "underlying_ticker": pa.DictionaryArray.from_arrays(enc.indices, stock_arr) if roots else pa.nulls(n, pa.string()),
         "adjusted_contract": pa.array(adjusted, pa.bool_()),
         "days_to_expiry": pa.array(days.astype(np.int32), pa.int32(), mask=~parsed),
         "trading_days_to_expiry": pa.array(trading_days.astype(np.int32), pa.int32(), mask=~parsed | (days < 0)),
@@ -155,7 +197,7 @@ def enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, divid
         "dividend_yield": col(q, ~has_s),
         "risk_free_rate": col(r),
         "iv": col(iv),
-        **{name: col(v) for name, v in g.items()},
+        **{name: col(getattr(sol.greeks, name)) for name in ("delta", "gamma", "vega", "theta")},
         "iv_status": pa.DictionaryArray.from_arrays(pa.array(status, pa.int8()), pa.array(bs.STATUSES)),
     }
     for name, arr in extra.items():

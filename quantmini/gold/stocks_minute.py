@@ -33,6 +33,7 @@ from ..sessions import NEW_YORK
 from .vwap import regular_session_bounds
 
 SESSIONS = ("pre", "regular", "post")
+DICTIONARY_COLUMNS = ["ticker", "date", "volume", "transactions", "session"]
 EXTENDED_OPEN = dt.time(4, 0)
 EXTENDED_CLOSE = dt.time(20, 0)
 
@@ -63,6 +64,34 @@ def _segment_cumsum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
     before = np.concatenate([[0.0], cs[first[1:] - 1]]) if first.size else np.zeros(0)
     seg = np.cumsum(starts) - 1
     return cs - before[seg]
+
+
+CHUNK_ROWS = 256 * 1024  # about; chunks end at a ticker's last bar (running values never cross one)
+
+
+def chunk_bounds(bars: pa.Table, rows: int = CHUNK_ROWS) -> list[tuple[int, int]]:
+    """[start, stop) row ranges of about ``rows`` bars that never split a ticker."""
+    n = bars.num_rows
+    if n == 0:
+        return [(0, 0)]
+    tick = pc.dictionary_encode(bars.column("ticker")).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, tick[1:] != tick[:-1]])
+    cuts = np.unique(starts[np.searchsorted(starts, np.arange(rows, n, rows))]) if n > rows else np.zeros(0, np.int64)
+    edges = [0, *[int(c) for c in cuts if 0 < c < n], n]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a] or [(0, 0)]
+
+
+def enrich_chunks(bars: pa.Table, day: dt.date, stats: dict):
+    """:func:`enrich` over ticker-aligned chunks, for a writer that overlaps with it;
+    ``stats`` accumulates the counts."""
+    stats.update(tickers=0, outside_session_rows=0, session_rows={name: 0 for name in SESSIONS}, null_vwap=0)
+    for a, b in chunk_bounds(bars):
+        table, st = enrich(bars.slice(a, b - a), day)
+        for key in ("tickers", "outside_session_rows", "null_vwap"):
+            stats[key] += st[key]
+        for name in SESSIONS:
+            stats["session_rows"][name] += st["session_rows"][name]
+        yield table
 
 
 def enrich(bars: pa.Table, day: dt.date) -> tuple[pa.Table, dict]:
