@@ -144,9 +144,8 @@ def _enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, divi
     missing = [r for r in roots if r is not None and r not in mapping]
     if missing:
         mapping.update(underlying_map(missing, set(stock_close)))
-    root_codes = enc.indices.to_numpy(zero_copy_only=False)
     valid_root = np.asarray(enc.indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    root_codes = np.where(valid_root, root_codes, 0)
+    root_codes = pc.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False)
 
     def per_root(values: list, dtype) -> np.ndarray:
         return np.asarray(values, dtype=dtype)[root_codes] if roots else np.zeros(n, dtype)

@@ -76,7 +76,9 @@ def chunk_bounds(bars: pa.Table, rows: int = CHUNK_ROWS) -> list[tuple[int, int]
         return [(0, 0)]
     tick = pc.dictionary_encode(bars.column("ticker")).combine_chunks().indices.to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(np.r_[True, tick[1:] != tick[:-1]])
-    cuts = np.unique(starts[np.searchsorted(starts, np.arange(rows, n, rows))]) if n > rows else np.zeros(0, np.int64)
+    # the first ticker start at or after each multiple of ``rows`` (none past the last start)
+    at = np.searchsorted(starts, np.arange(rows, n, rows))
+    cuts = np.unique(starts[at[at < len(starts)]])
     edges = [0, *[int(c) for c in cuts if 0 < c < n], n]
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a] or [(0, 0)]
 
