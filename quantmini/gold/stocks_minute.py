@@ -58,12 +58,13 @@ def session_codes(window_start_ns: np.ndarray, day: dt.date) -> np.ndarray:
 
 
 def _segment_cumsum(x: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``x`` restarting at each index where ``starts`` is True."""
-    cs = np.cumsum(x)
-    first = np.flatnonzero(starts)
-    before = np.concatenate([[0.0], cs[first[1:] - 1]]) if first.size else np.zeros(0)
+    """Cumulative sum of ``x`` restarting at each index where ``starts`` is True, summed
+    within each segment (a global cumsum minus its value at the segment's start would lose
+    ~10 digits to cancellation once the running total of a day's dollar volume is large)."""
+    import pandas as pd
+
     seg = np.cumsum(starts) - 1
-    return cs - before[seg]
+    return pd.Series(x).groupby(seg, sort=False).cumsum().to_numpy()
 
 
 CHUNK_ROWS = 256 * 1024  # about; chunks end at a ticker's last bar (running values never cross one)
