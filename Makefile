@@ -41,6 +41,7 @@ demo: setup
 	@echo "            REST pulls: bronze/<dataset>/pull_date=D/window=W/part.parquet (06-28: corporate actions, news; 06-24: all nine)"
 	@echo "  silver/   REST data joined   quantlake/silver/corporate_actions/event_type=dividend/data.parquet, fundamentals/, financial_ratios/"
 	@echo "  gold/     Qlib store        quantlake/gold/qlib  (qlib.init(provider_uri='$(CURDIR)/quantlake/gold/qlib'))"
+	@echo "            features          quantlake/gold/<stocks_daily|stocks_minute|options_daily>/year=2024/month=06/day=DD/part.parquet"
 	@echo "  metadata/ sidecars          quantlake/metadata/<layer>/<dataset>/YYYY/MM/YYYY-MM-DD.json"
 	@echo "The sandbox is still running for further runs; stop it with: make sandbox-stop"
 

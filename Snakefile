@@ -1,6 +1,7 @@
 # quantmini: Polygon.io / Massive market data -> local research data lake.
 # landing (raw flat files) -> bronze (typed Parquet, REST pulls) -> silver (corporate actions,
-# fundamentals, financial ratios) -> gold (Qlib binary store).
+# fundamentals, financial ratios) -> gold (Qlib binary store; stocks daily, stocks minute and
+# options daily features).
 
 
 import os

@@ -166,6 +166,7 @@ class DatasetSummary:
     gaps: list[str] = field(default_factory=list)
     failed_dates: list[str] = field(default_factory=list)
     pending_dates: list[str] = field(default_factory=list)
+    nulls: dict[str, int] = field(default_factory=dict)  # gold: nulls per column that matters
 
     @property
     def success_rate(self) -> float:
@@ -189,6 +190,8 @@ def summarize(sidecars: Iterable[Sidecar]) -> list[DatasetSummary]:
             s.records += sc.statistics.records
             s.size_mb += sc.statistics.file_size_mb
             s.symbols = max(s.symbols, int(sc.statistics.extra.get("symbols", 0) or 0))
+            for col, n in (sc.statistics.extra.get("nulls") or {}).items():
+                s.nulls[col] = s.nulls.get(col, 0) + int(n)
             ok_dates[key].add(sc.date)
         elif sc.status == "skipped":
             s.skipped += 1
@@ -206,7 +209,7 @@ def summarize(sidecars: Iterable[Sidecar]) -> list[DatasetSummary]:
             from .rest.datasets import REST_DATASETS
             from .sessions import sessions_between
 
-            if s.data_type in REST_DATASETS or s.layer in ("silver", "gold"):
+            if s.data_type in REST_DATASETS or s.layer == "silver" or s.data_type.endswith("_qlib"):
                 # pulled on a schedule / rebuilt from all pulls / one Qlib update per run (dated
                 # by the store's last session, covering every day held): no session gaps here;
                 # a missing day shows as a gap of its bronze
@@ -242,9 +245,12 @@ def format_summary(summaries: Iterable[DatasetSummary]) -> str:
         lines.append(f"   Total jobs: {s.total}")
         lines.append(f"   Success: {s.success}, Skipped: {s.skipped}, Failed: {s.failed}" + (f", Pending: {s.pending}" if s.pending else ""))
         lines.append(f"   Success rate: {s.success_rate:.1f}%")
-        if s.layer == "gold":
+        if s.data_type.endswith("_qlib"):
             lines.append(f"   Symbols Converted: {s.symbols:,}")
         lines.append(f"   Records: {s.records:,}")
+        if s.nulls:
+            shown = ", ".join(f"{col} {n:,} ({100.0 * n / s.records if s.records else 0:.1f}%)" for col, n in s.nulls.items())
+            lines.append(f"   Nulls: {shown}")
         lines.append(f"   Size: {s.size_mb:,.1f} MB")
         lines.append(f"   Watermark: {s.watermark or '-'}")
         if s.gaps:

@@ -262,7 +262,8 @@ def risk_free_rate(wildcards):
 
 def _silver_actions():
     """The silver split and dividend files the gold sessions read, once this run's silver
-    rebuild (a checkpoint) is done: their fingerprints are computed from what it wrote."""
+    rebuild (a checkpoint) is done: their fingerprints are computed from what it wrote.
+    """
     files = {e: silver_action_file(e) for e in ("split", "dividend")}
     if files["split"] or files["dividend"]:
         checkpoints.silver_corporate_actions.get()
@@ -281,7 +282,9 @@ def _index(kinds):
         (silver_action_file(e) or [None])[0] if e in kinds else None
         for e in ("split", "dividend")
     ]
-    stamp = tuple(os.stat(f).st_mtime_ns if f and os.path.exists(f) else 0 for f in files)
+    stamp = tuple(
+        os.stat(f).st_mtime_ns if f and os.path.exists(f) else 0 for f in files
+    )
     basis = qlib_adjustment(None) if "split" in kinds else "total"
     return _action_index(files[0], files[1], basis, stamp)
 

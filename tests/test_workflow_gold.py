@@ -137,3 +137,22 @@ def test_late_split_reruns_exactly_the_sessions_whose_window_holds_it(run):
     pq.write_table(pa.concat_tables([table, late]), split)
     planned = dry_run_gold(run)
     assert planned == {"stocks_daily": [d for d in SESSIONS if d >= "2024-06-20"]}
+
+
+def test_metadata_shows_the_null_counts(run):
+    """`quantmini metadata`, read as a user reads it: each gold dataset's nulls of the
+    columns that matter, summed over its sessions, equal to the files' own null counts."""
+    import subprocess
+
+    from .conftest import BIN
+
+    proc = subprocess.run([str(BIN / "quantmini"), "metadata", "--lake", str(run["lake"].root)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    blocks = {b.split("\n", 1)[0]: b for b in proc.stdout.split("📊 ") if b}
+    daily = blocks["stocks_daily (Gold):"]
+    vwap_nulls = sum(gold(run, "stocks_daily", d).column("vwap").null_count for d in SESSIONS)
+    rows = sum(gold(run, "stocks_daily", d).num_rows for d in SESSIONS)
+    assert f"Nulls: vwap {vwap_nulls:,} ({100.0 * vwap_nulls / rows:.1f}%)" in daily
+    iv_nulls = sum(gold(run, "options_daily", d).column("iv").null_count for d in INTRADAY)
+    assert f"Nulls: iv {iv_nulls:,}" in blocks["options_daily (Gold):"]
+    assert "Gaps" not in daily and "Symbols Converted" not in daily
