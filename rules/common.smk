@@ -241,6 +241,12 @@ def _bronze_by_date(dataset):
     return {partition_date(p): p for p in bronze_partitions(dataset)}
 
 
+@lru_cache(maxsize=None)
+def _held_gold(dataset):
+    """The lake's gold sessions of a feature dataset when the DAG is built."""
+    return tuple(glob.glob(f"{RUN.lake.gold_dir(dataset)}/year=*/month=*/day=*/part.parquet"))
+
+
 def gold_feature_targets():
     if not config.get("gold_features", True):
         return []
@@ -449,6 +455,7 @@ def summary_inputs():
     """Everything the lake holds of what this run builds, not only this run's window, so
     the summary is redone when anything is added and never by a rerun over held days."""
     held = [p for ds in FLATFILE_DATASETS for p in bronze_partitions(ds)]
+    held += [p for ds in GOLD_FEATURE_DATASETS for p in _held_gold(ds)]
     pulls = [
         p for ds in sorted({t.dataset for t in RUN.pulls}) for p in bronze_pulls(ds)
     ]

@@ -182,7 +182,9 @@ def test_special_dividend_adjusted_without_a_jump(lake, frame):
 
 
 def test_rule_graph_has_one_qlib_node(lake):
-    """--report draws the rule graph: one node for the Qlib store, not one per day."""
+    """--report draws the rule graph: one node for the Qlib store, not one per day, and one
+    per gold feature dataset."""
     proc = run_workflow(lake["workdir"], lake["sandbox"], "--rulegraph", config=WINDOW)
     labels = [line.split('label = "')[1].split('"')[0] for line in proc.stdout.splitlines() if 'label = "' in line]
-    assert labels.count("gold_qlib_stocks_daily") == 1 and len(labels) == len(set(labels)) <= 8, labels
+    assert labels.count("gold_qlib_stocks_daily") == 1 and len(labels) == len(set(labels)), labels
+    assert "gold_stocks_daily" in labels and len(labels) <= 11, labels

@@ -124,6 +124,25 @@ def test_rerun_plans_nothing(run):
     assert dry_run_gold(run) == {}
 
 
+def test_a_corrected_bronze_day_reruns_the_sessions_that_read_it(run):
+    """A bronze day rewritten with a corrected bar: the stocks_daily sessions whose window
+    holds it and that day's options (their underlying closes) are planned; nothing else.
+    (Snakemake also records checksums of small inputs: a file rewritten with the same bytes
+    reruns nothing.)"""
+    path = Path(run["lake"].bronze("stocks_daily", "2024-06-27"))
+    original = path.read_bytes()
+    table = pq.read_table(path)
+    close = table.column("close").to_pylist()
+    close[0] *= 1.01
+    pq.write_table(table.set_column(table.schema.get_field_index("close"), "close", pa.array(close)), path)
+    try:
+        planned = dry_run_gold(run)
+    finally:
+        path.write_bytes(original)
+    assert planned == {"stocks_daily": ["2024-06-27", "2024-06-28"], "options_daily": ["2024-06-27"]}
+    assert dry_run_gold(run) == {}
+
+
 def test_late_split_reruns_exactly_the_sessions_whose_window_holds_it(run):
     """A split announced late (appended to silver, as a rebuild from a new pull would) for a
     ticker with ex-date 06-20: the sessions 06-20 .. 06-28 (their 30-session windows hold it)

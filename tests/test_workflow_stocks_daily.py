@@ -267,13 +267,21 @@ def test_deleting_one_bronze_partition_rebuilds_exactly_it(run):
     victim.unlink()
     dry = run_workflow(workdir, sandbox, "-n", config={"start": START, "end": END})
     planned = _job_counts(dry.stdout + dry.stderr)
-    assert planned == {"all": 1, "bronze_flatfile": 1, "gold_qlib_stocks_daily": 1, "metadata_summary": 1}, planned
+    # gold stocks_daily: the sessions whose look-back window holds 06-12 (06-12 .. 06-20)
+    later = [d for d in SESSIONS if d >= "2024-06-12"]
+    assert planned == {"all": 1, "bronze_flatfile": 1, "gold_qlib_stocks_daily": 1, "gold_stocks_daily": len(later),
+                       "metadata_summary": 1}, planned
     before = snapshot(workdir / "quantlake", exclude=("metadata/", "gold/qlib/.quantmini/"))
+    gold_before = {d: pq.read_table(lake.gold("stocks_daily", d)) for d in later}
     run_workflow(workdir, sandbox, config={"start": START, "end": END})
     after = snapshot(workdir / "quantlake", exclude=("metadata/", "gold/qlib/.quantmini/"))
     changed = sorted(k for k in after if after[k] != before.get(k))
-    # The partition comes back byte for byte, so the Qlib update finds nothing to write.
-    assert changed == ["bronze/stocks_daily/year=2024/month=06/day=12/part.parquet"], changed
+    # The partition comes back byte for byte, so the Qlib update finds nothing to write, and
+    # the gold sessions that read it are recomputed to the same values.
+    gold_days = sorted(str(Path(lake.gold("stocks_daily", d)).relative_to(workdir / "quantlake")) for d in later)
+    assert changed == sorted(["bronze/stocks_daily/year=2024/month=06/day=12/part.parquet", *gold_days]), changed
+    for d in later:
+        assert pq.read_table(lake.gold("stocks_daily", d)).equals(gold_before[d]), d
     assert pq.read_table(victim).equals(pq.read_table(pa.BufferReader(original)))
     # The rebuilt gold day is the same store: the pyqlib comparison still holds.
     test_qlib_store_matches_bronze_through_pyqlib(run)
