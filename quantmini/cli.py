@@ -56,13 +56,30 @@ def _cmd_metadata(args: argparse.Namespace) -> int:
     else:
         print(f"Metadata under {lake.metadata_root()}\n")
         print(metadata.format_summary(summaries))
+    failed = [f"{s.layer}/{s.data_type}" for s in summaries if s.failed]
+    if failed:
+        # A script (cron, CI) can test the exit code: 1 when any job's latest record failed.
+        print(f"quantmini metadata: failed jobs in {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    from .sessions import sessions_between
+    from .sessions import calendar_bounds, sessions_between
 
-    for d in sessions_between(dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)):
+    days = []
+    for name, value in (("start", args.start), ("end", args.end)):
+        try:
+            days.append(dt.date.fromisoformat(value))
+        except ValueError:
+            print(f"quantmini sessions: {name} {value!r} is not a valid date (YYYY-MM-DD)", file=sys.stderr)
+            return 2
+    start, end = days
+    first, last = calendar_bounds()
+    if start < first or end > last:
+        print(f"quantmini sessions: the XNYS calendar covers {first} .. {last}", file=sys.stderr)
+        return 2
+    for d in sessions_between(start, end):
         print(d.isoformat())
     return 0
 
@@ -99,7 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # `quantmini metadata --json | head`: the reader left; not an error worth a traceback.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

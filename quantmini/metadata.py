@@ -247,7 +247,8 @@ def format_summary(summaries: Iterable[DatasetSummary]) -> str:
         lines.append(f"   Success rate: {s.success_rate:.1f}%")
         if s.data_type.endswith("_qlib"):
             lines.append(f"   Symbols Converted: {s.symbols:,}")
-        lines.append(f"   Records: {s.records:,}")
+        if s.layer != "landing":  # landing files are mirrored bytes: their size is the measure
+            lines.append(f"   Records: {s.records:,}")
         if s.nulls:
             shown = ", ".join(f"{col} {n:,} ({100.0 * n / s.records if s.records else 0:.1f}%)" for col, n in s.nulls.items())
             lines.append(f"   Nulls: {shown}")

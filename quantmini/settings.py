@@ -152,3 +152,25 @@ def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPla
             "backfill in batches (see README, 'Backfills')"
         )
     return RunPlan(tuple(d.isoformat() for d in sessions), datasets, lake, notice)
+
+
+BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def coerce_booleans(config: dict, schema: dict) -> dict:
+    """``--config gold_qlib=false`` arrives as the string "false" (Snakemake parses only
+    Python's ``True``/``False``): for every key the schema types as boolean, the usual
+    spellings (true/false, yes/no, on/off, 1/0, any case) become booleans. Anything else is
+    left for the schema to refuse, naming the key."""
+    for key, spec in (schema.get("properties") or {}).items():
+        if spec.get("type") != "boolean" or key not in config:
+            continue
+        value = config[key]
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value in (0, 1):
+            config[key] = bool(value)
+        elif isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
+            config[key] = BOOLEAN_WORDS[value.strip().lower()]
+    return config
+

@@ -47,6 +47,9 @@ def _schema_error(cfg, schema_path):
 
 SCHEMA = workflow.source_path("../config/schema.yaml")
 
+with open(SCHEMA) as _fh:
+    settings.coerce_booleans(config, yaml.safe_load(_fh))
+
 try:
     validate(config, schema=SCHEMA)
 except WorkflowError:
@@ -244,7 +247,9 @@ def _bronze_by_date(dataset):
 @lru_cache(maxsize=None)
 def _held_gold(dataset):
     """The lake's gold sessions of a feature dataset when the DAG is built."""
-    return tuple(glob.glob(f"{RUN.lake.gold_dir(dataset)}/year=*/month=*/day=*/part.parquet"))
+    return tuple(
+        glob.glob(f"{RUN.lake.gold_dir(dataset)}/year=*/month=*/day=*/part.parquet")
+    )
 
 
 def gold_feature_targets():

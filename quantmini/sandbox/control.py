@@ -47,10 +47,35 @@ def read_state() -> dict | None:
     return state
 
 
+def _busy_ports(extra_args: list[str]) -> list[str]:
+    """The requested (or default) loopback ports that something else already holds."""
+    import socket
+
+    from .server import DEFAULT_REST_PORT, DEFAULT_S3_PORT
+
+    wanted = {"--s3-port": DEFAULT_S3_PORT, "--rest-port": DEFAULT_REST_PORT}
+    for i, arg in enumerate(extra_args[:-1]):
+        if arg in wanted:
+            wanted[arg] = int(extra_args[i + 1])
+    busy = []
+    for option, port in wanted.items():
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(f"port {port} ({option}) is already in use on 127.0.0.1")
+    return busy
+
+
 def start(extra_args: list[str], timeout: float = 300.0) -> dict:
     current = read_state()
     if current:
         return current
+    busy = _busy_ports(extra_args)
+    if busy:
+        # Fail at once, naming the port: the server would otherwise die in its thread and the
+        # wait below would run to its timeout.
+        raise RuntimeError("; ".join(busy) + " (choose others with --s3-port/--rest-port)")
     folder = state_dir()
     folder.mkdir(parents=True, exist_ok=True)
     state_file = folder / "state.json"

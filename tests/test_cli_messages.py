@@ -1,0 +1,121 @@
+"""What a new user trips on at the command line, each read as the user sees it: boolean
+config spellings, one-line errors instead of tracebacks, exit codes a script can use, and a
+sandbox that fails at once on a busy port."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from quantmini import settings
+
+from .conftest import BIN, REPO, run_workflow
+
+QUANTMINI = str(BIN / "quantmini")
+SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+
+
+@pytest.mark.parametrize("word, value", [("false", False), ("no", False), ("0", False), ("OFF", False), (0, False),
+                                         ("true", True), ("Yes", True), ("1", True), ("on", True), (1, True), (False, False)])
+def test_boolean_spellings(word, value):
+    cfg = settings.coerce_booleans({"gold_qlib": word, "silver": word}, SCHEMA)
+    assert cfg == {"gold_qlib": value, "silver": value}
+
+
+def test_a_word_that_is_not_a_boolean_is_refused_naming_the_key(tmp_path, sandbox):
+    assert settings.coerce_booleans({"gold_qlib": "maybe"}, SCHEMA) == {"gold_qlib": "maybe"}
+    proc = run_workflow(tmp_path, sandbox, "-n", config={"date": "2024-06-14", "gold_qlib": "maybe"}, check=False)
+    assert proc.returncode != 0
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("quantmini:")]
+    assert lines == ["quantmini: config key 'gold_qlib': 'maybe' is not of type 'boolean'"], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_gold_qlib_false_on_the_command_line_plans_no_qlib_update(tmp_path, sandbox):
+    proc = run_workflow(tmp_path, sandbox, "-n", config={"date": "2024-06-14", "gold_qlib": "false"})
+    out = proc.stdout + proc.stderr
+    assert "bronze_flatfile" in out and "gold_qlib_stocks_daily" not in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["2024-13-01", "2024-12-01"], "quantmini sessions: start '2024-13-01' is not a valid date (YYYY-MM-DD)"),
+    (["2024-06-01", "June"], "quantmini sessions: end 'June' is not a valid date (YYYY-MM-DD)"),
+    (["1900-01-01", "1900-01-05"], "quantmini sessions: the XNYS calendar covers"),
+])
+def test_sessions_bad_date_is_one_line(args, message):
+    proc = subprocess.run([QUANTMINI, "sessions", *args], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(message) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def write_sidecar(root: Path, layer: str, data_type: str, date: str, status: str, records: int = 10) -> None:
+    path = root / "metadata" / layer / data_type / date[:4] / date[5:7] / f"{date}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"data_type": data_type, "date": date, "symbol": None, "status": status, "layer": layer,
+                                "timestamp": "2024-06-15T00:00:00", "error": None if status == "success" else "boom",
+                                "statistics": {"records": records if status == "success" else 0, "file_size_mb": 1.5,
+                                               "processing_time_sec": 0.1}}))
+
+
+def test_metadata_exit_code_and_landing_shows_no_record_count(tmp_path):
+    write_sidecar(tmp_path, "landing", "stocks_daily", "2024-06-13", "success", records=0)
+    write_sidecar(tmp_path, "bronze", "stocks_daily", "2024-06-13", "success")
+    ok = subprocess.run([QUANTMINI, "metadata", "--lake", str(tmp_path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    landing = ok.stdout.split("📊 stocks_daily (Landing):")[1].split("📊")[0]
+    assert "Records" not in landing and "Size: 1.5 MB" in landing
+    assert "Records: 10" in ok.stdout.split("📊 stocks_daily (Bronze):")[1]
+    write_sidecar(tmp_path, "bronze", "stocks_daily", "2024-06-14", "failed")
+    bad = subprocess.run([QUANTMINI, "metadata", "--lake", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "quantmini metadata: failed jobs in bronze/stocks_daily"
+
+
+def test_metadata_json_into_a_closed_pipe_is_quiet(tmp_path):
+    for day in range(1, 29):
+        write_sidecar(tmp_path, "bronze", f"dataset_{day}", f"2024-06-{day:02d}", "success")
+    # `quantmini metadata --json | head -1`
+    proc = subprocess.run(f"{QUANTMINI} metadata --json --lake {tmp_path} | head -1", shell=True, capture_output=True,
+                          text=True)
+    assert proc.stdout == "[\n" and proc.stderr == "", proc.stderr
+
+
+def test_sandbox_start_on_a_busy_port_fails_at_once_naming_it(tmp_path):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        t0 = time.monotonic()
+        proc = subprocess.run([QUANTMINI, "sandbox", "start", "--s3-port", str(port), "--rest-port", "0"],
+                              capture_output=True, text=True, env={"QUANTMINI_SANDBOX_DIR": str(tmp_path), "PATH": str(BIN)})
+        assert time.monotonic() - t0 < 30
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"quantmini sandbox: port {port} (--s3-port) is already in use on 127.0.0.1 "
+                                   "(choose others with --s3-port/--rest-port)")
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_license_is_present():
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "Permission is hereby granted" in text
+
+
+def test_laptop_profile_runs_one_job_at_a_time_under_its_memory_cap(tmp_path, sandbox):
+    """`snakemake --profile profiles/laptop` (the guide's sequential mode) resolves and plans
+    the same jobs, with one core and a 4 GB cap."""
+    from .conftest import SNAKEMAKE, workflow_env
+
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--profile",
+           str(REPO / "profiles" / "laptop"), "-n", "--config", f"s3_endpoint={sandbox.s3_endpoint}",
+           f"rest_base_url={sandbox.rest_url}", "date=2024-06-14", "datasets=[stocks_daily]", "rest_datasets=[]"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    profile = yaml.safe_load((REPO / "profiles" / "laptop" / "config.yaml").read_text())
+    assert profile["cores"] == 1 and "mem_mb=4000" in profile["resources"]
+    assert "landing_flatfile" in proc.stdout and "bronze_flatfile" in proc.stdout
