@@ -51,33 +51,20 @@ from quantmini.paths import Lake
 lake, date, work = Lake(sys.argv[1]), sys.argv[2], sys.argv[3]
 """
 
-CHILD = {
-    "bronze_options_daily": PRELUDE + """
+BRONZE_JOB = """
 t = time.perf_counter()
-quantmini.jobs.bronze_flatfile(lake.root, "options_daily", date, work + "/options_daily.csv.gz", lake.bronze("options_daily", date), work + "/log")
+quantmini.jobs.bronze_flatfile(lake.root, "{ds}", date, work + "/{ds}.csv.gz", lake.bronze("{ds}", date), work + "/log")
 print(time.perf_counter() - t)
-""",
-    "gold_options_daily": PRELUDE + """
-t = time.perf_counter()
-quantmini.jobs.gold_options_daily(lake.root, date, 0.04, lake.bronze("options_daily", date), [lake.bronze("stocks_daily", date)], [], lake.gold("options_daily", date), work + "/log")
-print(time.perf_counter() - t)
-""",
-    "bronze_stocks_minute": PRELUDE + """
-t = time.perf_counter()
-quantmini.jobs.bronze_flatfile(lake.root, "stocks_minute", date, work + "/stocks_minute.csv.gz", lake.bronze("stocks_minute", date), work + "/log")
-print(time.perf_counter() - t)
-""",
-    "gold_stocks_minute": PRELUDE + """
-t = time.perf_counter()
-quantmini.jobs.gold_stocks_minute(lake.root, date, lake.bronze("stocks_minute", date), lake.gold("stocks_minute", date), work + "/log")
-print(time.perf_counter() - t)
-""",
-    "bronze_stocks_daily": PRELUDE + """
-t = time.perf_counter()
-quantmini.jobs.bronze_flatfile(lake.root, "stocks_daily", date, work + "/stocks_daily.csv.gz", lake.bronze("stocks_daily", date), work + "/log")
-print(time.perf_counter() - t)
-""",
+"""
+GOLD_JOB = {
+    "options_daily": 'quantmini.jobs.gold_options_daily(lake.root, date, 0.04, lake.bronze("options_daily", date), '
+                     '[lake.bronze("stocks_daily", date)], [], lake.gold("options_daily", date), work + "/log")',
+    "stocks_minute": 'quantmini.jobs.gold_stocks_minute(lake.root, date, lake.bronze("stocks_minute", date), '
+                     'lake.gold("stocks_minute", date), work + "/log")',
 }
+CHILD = {f"bronze_{ds}": PRELUDE + BRONZE_JOB.replace("{ds}", ds) for ds in ("options_daily", "stocks_minute", "stocks_daily")}
+CHILD.update({f"gold_{ds}": PRELUDE + f"t = time.perf_counter()\n{call}\nprint(time.perf_counter() - t)\n"
+              for ds, call in GOLD_JOB.items()})
 
 
 def run_child(name: str, lake: Path, date: str, work: Path) -> tuple[float, float]:

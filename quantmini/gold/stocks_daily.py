@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from ..bronze import _BAR_FIELDS as BAR_FIELDS
 from . import actions as adj
 
 MIN_LOOKBACK = 21  # 20-bar returns and volatility need 21 bars
@@ -43,13 +44,7 @@ BAR_COLUMNS = ["ticker", "date", "open", "high", "low", "close", "volume", "tran
 SCHEMA = pa.schema(
     [
         pa.field("ticker", pa.string(), nullable=False),
-        pa.field("date", pa.date32(), nullable=False),
-        pa.field("open", pa.float64(), nullable=False),
-        pa.field("high", pa.float64(), nullable=False),
-        pa.field("low", pa.float64(), nullable=False),
-        pa.field("close", pa.float64(), nullable=False),
-        pa.field("volume", pa.float64(), nullable=False),
-        pa.field("transactions", pa.int64(), nullable=False),
+        *[f for f in BAR_FIELDS if f.name != "window_start"],  # the raw bar, as bronze types it
         pa.field("vwap", pa.float64()),
         pa.field("ret_1d", pa.float64()),
         pa.field("ret_5d", pa.float64()),
