@@ -209,10 +209,17 @@ def bronze_partitions(dataset):
 
 def silver_action_file(event_type):
     """A silver corporate-actions file if this run builds it or the lake holds it."""
+    return list(_silver_action_file(event_type))
+
+
+@lru_cache(maxsize=None)
+def _silver_action_file(event_type):
+    # Asked by every gold session's input and parameter functions: decided once per DAG
+    # build (a file this run builds is a target before it exists, so the answer holds).
     path = silver_corporate_actions_outputs()[event_type]
     if path in silver_targets() or os.path.exists(path):
-        return [path]
-    return []
+        return (path,)
+    return ()
 
 
 def qlib_inputs(wildcards):

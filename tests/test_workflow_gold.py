@@ -56,11 +56,12 @@ def test_every_session_of_each_dataset_is_built_with_bronze_row_counts(run):
             sorted(f"day={d[-2:]}" for d in days)
 
 
-def test_readable_as_a_directory_by_pandas_polars_duckdb(run):
+def test_readable_as_a_directory_by_pandas_pyarrow_polars_duckdb(run):
     for dataset, n_days in (("stocks_daily", len(SESSIONS)), ("stocks_minute", 3), ("options_daily", 3)):
         root = run["lake"].gold_dir(dataset)
         rows = sum(pq.read_metadata(p).num_rows for p in Path(root).rglob("part.parquet"))
         assert len(pd.read_parquet(root)) == rows
+        assert pq.read_table(root).num_rows == rows
         assert pl.scan_parquet(f"{root}/**/*.parquet").select(pl.len()).collect().item() == rows
         assert duckdb.sql(f"select count(*) from read_parquet('{root}/**/*.parquet', hive_partitioning=true)").fetchall()[0][0] == rows
         days = duckdb.sql(f"select count(distinct date) from read_parquet('{root}/**/*.parquet')").fetchall()[0][0]

@@ -64,11 +64,22 @@ def price(s, k, t, r, q, sigma, call):
 
 def bounds(s, k, t, r, q, call):
     """No-arbitrage (lower, upper) bounds of a European option's value."""
-    fs = s * np.exp(-q * t)
-    dk = k * np.exp(-r * t)
+    return _forward_bounds(s * np.exp(-q * t), k * np.exp(-r * t), call)
+
+
+def _forward_bounds(fs, dk, call):
+    """The bounds from the dividend-discounted spot ``fs`` and the discounted strike ``dk``."""
     lower = np.where(call, np.maximum(fs - dk, 0.0), np.maximum(dk - fs, 0.0))
     upper = np.where(call, fs, dk)
     return lower, upper
+
+
+def _forward_price(fs, dk, lf, sd, call):
+    """(value, d1) from ``fs``, ``dk``, ln(fs / dk) and sigma * sqrt(t): two normal CDFs,
+    the put by parity. The solver's inner step."""
+    d1 = lf / sd + 0.5 * sd
+    c = fs * ndtr(d1) - dk * ndtr(d1 - sd)
+    return np.where(call, c, c - fs + dk), d1
 
 
 @dataclass(frozen=True)
@@ -131,10 +142,7 @@ def _solve(target, fs_all, dk_all, sqt_all, call):
             break
         fs, dk, lf, sqt = fs_all[active], dk_all[active], lf_all[active], sqt_all[active]
         sg = sigma[active]
-        sd = sg * sqt
-        d1 = lf / sd + 0.5 * sd
-        c = fs * ndtr(d1) - dk * ndtr(d1 - sd)
-        p = np.where(call[active], c, c - fs + dk)  # put by parity
+        p, d1 = _forward_price(fs, dk, lf, sg * sqt, call[active])
         vega = fs * _pdf(d1) * sqt
         f = p - target[active]
         # the price increases with sigma: above the target, sigma is an upper end
@@ -157,10 +165,7 @@ def _solve(target, fs_all, dk_all, sqt_all, call):
     edge = (status == 0) & ((sigma <= SIGMA_MIN * (1 + 1e-6)) | (sigma >= SIGMA_MAX * (1 - 1e-6)))
     if edge.any():
         e = np.flatnonzero(edge)
-        sd = sigma[e] * sqt_all[e]
-        d1 = lf_all[e] / sd + 0.5 * sd
-        c = fs_all[e] * ndtr(d1) - dk_all[e] * ndtr(d1 - sd)
-        fit = np.where(call[e], c, c - fs_all[e] + dk_all[e])
+        fit, _ = _forward_price(fs_all[e], dk_all[e], lf_all[e], sigma[e] * sqt_all[e], call[e])
         miss = np.abs(fit - target[e]) > 1e-9 * np.maximum(1.0, target[e])
         status[e[miss]] = CODE[OUT_OF_RANGE]
     sigma = np.where(status == 0, sigma, np.nan)
@@ -218,8 +223,7 @@ def classify(close, s, k, t_days, r, q, call, parsed, fs=None, dk=None):
     fs = s * np.exp(-q * t) if fs is None else fs
     dk = k * np.exp(-r * t) if dk is None else dk
     with np.errstate(invalid="ignore"):
-        lower = np.where(call, np.maximum(fs - dk, 0.0), np.maximum(dk - fs, 0.0))
-        upper = np.where(call, fs, dk)
+        lower, upper = _forward_bounds(fs, dk, call)
     checks = [
         (UNPARSED, ~parsed),
         (NO_CLOSE, ~(close > 0)),
