@@ -27,6 +27,14 @@ onstart:
     start_run()
 
 
+onsuccess:
+    run_quality()
+
+
+onerror:
+    run_quality()
+
+
 rule all:
     default_target: True
     input:

@@ -142,7 +142,7 @@ def end_to_end(args, work: Path) -> dict:
             cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
                    "--profile", str(REPO / "profiles" / "demo"), "--cores", "2",
                    "--config", f"s3_endpoint=http://127.0.0.1:{s3}", f"rest_base_url=http://127.0.0.1:{rest}",
-                   f"date={args.date}", "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]", "rest_datasets=[]"]
+                   f"date={args.date}", "days_back=1", "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]", "rest_datasets=[]"]
             t = time.perf_counter()
             subprocess.run(cmd, check=True, env=env, capture_output=True)
             walls.append(time.perf_counter() - t)

@@ -58,4 +58,5 @@ def sandbox(work: Path, tickers: int, start: str, end: str, *extra: str) -> Iter
 
 def snakemake_cmd(workdir: Path, config: dict[str, str], *extra: str) -> list[str]:
     return [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in config.items()], *extra]
+            "--profile", str(REPO / "profiles" / "demo"), "--config",
+            *[f"{k}={v}" for k, v in {"days_back": 1, **config}.items()], *extra]

@@ -127,6 +127,7 @@ class BronzeResult:
     quarantined_first: str | None = None
     ohlc_inconsistent_rows: int = 0  # kept, counted: high < max(open, close), low > min(open, close)
     ohlc_inconsistent_first_line: int | None = None
+    zero_price_rows: int = 0  # kept, counted: an open, high, low or close of 0 (negatives are refused)
 
 
 # Tickers are data, never paths: the vendor's character set (letters, digits, '.', the
@@ -146,8 +147,10 @@ class BlockStats:
     quarantined_first: str | None = None
     ohlc_inconsistent: int = 0
     ohlc_first_line: int | None = None
+    zero_price: int = 0
 
     def add(self, other: "BlockStats") -> None:
+        self.zero_price += other.zero_price
         self.unparsed += other.unparsed
         self.quarantined += other.quarantined
         self.quarantined_first = self.quarantined_first or other.quarantined_first
@@ -394,6 +397,8 @@ def type_block(raw: pa.RecordBatch | pa.Table, expected_date: dt.date, source: P
     stats.ohlc_inconsistent = pc.sum(pc.cast(inconsistent, pa.int64())).as_py() or 0
     if stats.ohlc_inconsistent:
         stats.ohlc_first_line = first_line + _first_true(inconsistent)
+    zero = pc.or_(pc.or_(pc.equal(o, 0), pc.equal(h, 0)), pc.or_(pc.equal(lo, 0), pc.equal(c, 0)))
+    stats.zero_price = pc.sum(pc.cast(zero, pa.int64())).as_py() or 0
     ticker = raw.column("ticker")
     good = pc.and_(pc.match_substring_regex(ticker, OPTION_TICKER if spec.options else STOCK_TICKER),
                    pc.invert(pc.match_substring(ticker, "..")))
@@ -711,7 +716,7 @@ def convert(landing: Path, dest: Path, date: dt.date, spec: BronzeSpec, block_si
     return BronzeResult(rows=rows, tickers=tickers, bytes=dest.stat().st_size, unparsed_contracts=stats.unparsed,
                         row_groups=groups, bucketed=not in_order, quarantined_rows=stats.quarantined,
                         quarantined_first=stats.quarantined_first, ohlc_inconsistent_rows=stats.ohlc_inconsistent,
-                        ohlc_inconsistent_first_line=stats.ohlc_first_line)
+                        ohlc_inconsistent_first_line=stats.ohlc_first_line, zero_price_rows=stats.zero_price)
 
 
 def _convert_bucketed(landing: Path, out: Path, date: dt.date, spec: BronzeSpec, block_size: int) -> tuple[BlockStats, int]:

@@ -84,6 +84,162 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> dict:
+    """The effective config of ``--profile``/``--config``, with ``--lake`` on top."""
+    from . import effective
+
+    config = effective.load(args.profile, args.config)
+    if getattr(args, "lake", None):
+        config["lake_root"] = args.lake
+    return config
+
+
+def _window(args: argparse.Namespace, config: dict):
+    """The run's sessions and datasets as the workflow resolves them (settings.resolve)."""
+    from . import settings
+
+    for key in ("date", "start", "end"):
+        if getattr(args, key, None):
+            config[key] = getattr(args, key)
+    if getattr(args, "days_back", None):
+        config["days_back"] = args.days_back
+    return settings._resolve_flatfiles(config)
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    from . import effective, settings
+
+    config = _config(args)
+    shown = effective.masked(config)
+    try:
+        plan = settings.resolve(dict(config))
+        sessions = plan.sessions
+        shown["(run)"] = {
+            "lake": plan.lake.root,
+            "sessions": f"{sessions[0]} .. {sessions[-1]} ({len(sessions)})" if sessions else "none",
+            "datasets": list(plan.datasets),
+            "pull_date": plan.pull_date,
+            "pulls": [f"{p.dataset} {p.window.name}" for p in plan.pulls],
+        }
+    except settings.ConfigError as exc:
+        shown["(run)"] = f"not resolvable: {exc}"
+    if args.json:
+        print(json.dumps(shown, indent=2, default=str))
+    else:
+        import yaml
+
+        print(yaml.safe_dump(shown, sort_keys=False, default_flow_style=None, width=110).rstrip())
+    return 0
+
+
+def _cmd_gaps(args: argparse.Namespace) -> int:
+    from . import gaps
+
+    config = _config(args)
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+    start = dt.date.fromisoformat(args.start) if args.start else None
+    end = dt.date.fromisoformat(args.end) if args.end else None
+    found = gaps.find(lake, args.datasets or config.get("datasets"), start, end,
+                      gold_features=bool(config.get("gold_features", True)), first_dates=config.get("dataset_start"))
+    if args.json:
+        print(json.dumps([g.__dict__ for g in found], indent=2))
+    else:
+        print(f"Gaps under {lake.root} (per layer; pending = not yet published)\n")
+        print(gaps.format_gaps(found))
+    # 0: none; 1: some session is missing or failed; pending alone is not a gap to fill.
+    return 1 if any(g.status != "pending" for g in found) else 0
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    """Fill exactly the sessions ``quantmini gaps`` lists, with one snakemake run per
+    contiguous stretch of them: the workflow builds the missing files of each layer and
+    nothing that is held (its targets exist and are up to date)."""
+    import os
+    import shlex
+    import subprocess
+
+    from . import effective, gaps
+    from .sessions import sessions_between
+
+    config = _config(args)
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+    start = dt.date.fromisoformat(args.start) if args.start else None
+    end = dt.date.fromisoformat(args.end) if args.end else None
+    found = gaps.find(lake, args.datasets or config.get("datasets"), start, end,
+                      gold_features=bool(config.get("gold_features", True)), first_dates=config.get("dataset_start"))
+    todo = gaps.sessions_to_fill(found, include_pending=args.include_pending)
+    if not todo:
+        print("quantmini backfill: no gaps to fill" + (" (pending files wait for publication; --include-pending asks again)"
+                                                       if found else ""))
+        return 0
+    days = sorted({d for ds in todo.values() for d in ds})
+    every = [d.isoformat() for d in sessions_between(dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1]))]
+    # Stretches of consecutive sessions, so a gap in January and one in June are two short
+    # runs, not one over everything held between them.
+    stretches, run = [], [days[0]]
+    for d in days[1:]:
+        if every.index(d) == every.index(run[-1]) + 1:
+            run.append(d)
+        else:
+            stretches.append(run)
+            run = [d]
+    stretches.append(run)
+    snakemake = os.environ.get("SNAKEMAKE") or str(Path(sys.executable).with_name("snakemake"))
+    status = 0
+    for stretch in stretches:
+        datasets = sorted(ds for ds, ds_days in todo.items() if set(ds_days) & set(stretch))
+        cmd = [snakemake, "--snakefile", str(effective.workflow_dir() / "Snakefile")]
+        if args.profile:
+            cmd += ["--profile", args.profile]
+        cmd += ["--config", *(args.config or []), f"start={stretch[0]}", f"end={stretch[-1]}",
+                f"datasets=[{','.join(datasets)}]", "rest_datasets=[]", "rest_force=[]"]
+        if args.lake:
+            cmd.append(f"lake_root={args.lake}")
+        cmd += args.snakemake_args
+        if args.dry_run:
+            cmd.append("-n")
+        print(f"quantmini backfill: {', '.join(datasets)} {stretch[0]} .. {stretch[-1]} ({len(stretch)} sessions)",
+              flush=True)
+        print("  " + shlex.join(cmd[0:1] + cmd[3:]), flush=True)
+        rc = subprocess.run(cmd).returncode
+        status = status or rc
+    return status
+
+
+def _cmd_quality(args: argparse.Namespace) -> int:
+    from . import quality, settings
+
+    config = _config(args)
+    try:
+        plan = _window(args, config)
+    except settings.ConfigError as exc:
+        print(f"quantmini quality: {exc}", file=sys.stderr)
+        return 2
+    datasets = list(args.datasets or plan.datasets)
+    thresholds = quality.Thresholds.from_config(config)
+    checks = quality.evaluate(plan.lake, list(plan.sessions), datasets, thresholds,
+                              publish_time=str(config.get("publish_time", "11:00")))
+    quality.write_reports(plan.lake, checks, list(plan.sessions), datasets)
+    if args.json:
+        print(json.dumps([c.__dict__ for c in checks], indent=2, default=str))
+    else:
+        window = f"{plan.sessions[0]} .. {plan.sessions[-1]}" if plan.sessions else "no sessions"
+        print(f"Data quality under {plan.lake.root}, sessions {window}\n")
+        print(quality.format_checks(checks))
+    bad = quality.alerts(checks)
+    if bad:
+        more = f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""
+        print(f"quantmini quality: ALERT {bad[0].line}{more}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", help="a profile folder, as for snakemake (e.g. profiles/workstation)")
+    p.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="config overrides, as for snakemake")
+    p.add_argument("--lake", help="lake root (default: the config's lake_root, $QUANTLAKE_ROOT first)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="quantmini", description="quantmini: Polygon/Massive market data lake tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -107,6 +263,40 @@ def build_parser() -> argparse.ArgumentParser:
     md.add_argument("--json", action="store_true")
     md.set_defaults(func=_cmd_metadata)
 
+    cf = sub.add_parser("config", help="the effective config (config/config.yaml, the profile, --config), secrets masked")
+    cf.add_argument("action", choices=["show"])
+    _add_config_options(cf)
+    cf.add_argument("--json", action="store_true")
+    cf.set_defaults(func=_cmd_config_show)
+
+    gp = sub.add_parser("gaps", help="sessions missing, failed or pending, per dataset and layer, in ranges")
+    _add_config_options(gp)
+    gp.add_argument("--datasets", nargs="*", help="default: the config's datasets")
+    gp.add_argument("--start", help="first session to expect (default: the config's dataset_start, else the first held)")
+    gp.add_argument("--end", help="last session to expect (default: the last held)")
+    gp.add_argument("--json", action="store_true")
+    gp.set_defaults(func=_cmd_gaps)
+
+    bf = sub.add_parser("backfill", help="fill the gaps `quantmini gaps` lists (runs snakemake)")
+    _add_config_options(bf)
+    bf.add_argument("--datasets", nargs="*")
+    bf.add_argument("--start")
+    bf.add_argument("--end")
+    bf.add_argument("--include-pending", action="store_true", help="also ask again for files not yet published")
+    bf.add_argument("-n", "--dry-run", action="store_true", help="show what snakemake would run")
+    bf.add_argument("snakemake_args", nargs="*", help="after --: passed to snakemake (e.g. -- --cores 4)")
+    bf.set_defaults(func=_cmd_backfill)
+
+    qa = sub.add_parser("quality", help="data-quality checks of a run's sessions; exit 1 on an alert")
+    _add_config_options(qa)
+    qa.add_argument("--date")
+    qa.add_argument("--days-back", dest="days_back", type=int)
+    qa.add_argument("--start")
+    qa.add_argument("--end")
+    qa.add_argument("--datasets", nargs="*")
+    qa.add_argument("--json", action="store_true")
+    qa.set_defaults(func=_cmd_quality)
+
     ss = sub.add_parser("sessions", help="list XNYS trading sessions between two dates")
     ss.add_argument("start")
     ss.add_argument("end")
@@ -116,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .effective import ProfileError
+
     try:
         return args.func(args)
     except BrokenPipeError:
@@ -124,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (ProfileError, OSError, ValueError) as exc:
+        # A missing profile, an unreadable file, a bad date: one line, no traceback.
+        print(f"quantmini {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -103,7 +103,8 @@ def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, outpu
         result.update(records=res.rows, size_mb=res.bytes / 1e6, tickers=res.tickers, row_groups=res.row_groups)
         if spec.options:
             result.update(unparsed_contracts=res.unparsed_contracts)
-        result.update(quarantined_rows=res.quarantined_rows, ohlc_inconsistent_rows=res.ohlc_inconsistent_rows)
+        result.update(quarantined_rows=res.quarantined_rows, ohlc_inconsistent_rows=res.ohlc_inconsistent_rows,
+                      zero_price_rows=res.zero_price_rows)
         if res.quarantined_rows:
             result.update(quarantined_first=res.quarantined_first)
             log.warning("%s: %d rows quarantined (ticker not a ticker), first at %s", landing, res.quarantined_rows,

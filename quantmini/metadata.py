@@ -143,6 +143,8 @@ def iter_sidecars(metadata_root: str | Path) -> Iterator[Sidecar]:
     if not root.is_dir():
         return
     for path in sorted(root.glob("*/*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.json")):
+        if path.relative_to(root).parts[0] == "quality":  # check reports (quantmini.quality), not job records
+            continue
         try:
             yield Sidecar.from_json(json.loads(path.read_text()))
         except (json.JSONDecodeError, KeyError) as exc:

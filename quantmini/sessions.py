@@ -94,6 +94,30 @@ def last_completed_session(now: dt.datetime | None = None) -> dt.date:
     return cal.minute_to_past_session(now_ts.floor("min"), count=1).date()
 
 
+def publication_due(session: dt.date, publish_time: str = "11:00") -> dt.datetime:
+    """When the vendor's flat files of ``session`` are due: the next calendar day at
+    ``publish_time`` New York time (the files appear around 11:00), as an aware datetime."""
+    from zoneinfo import ZoneInfo
+
+    hour, minute = (int(x) for x in publish_time.split(":"))
+    day = session + dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(NEW_YORK))
+
+
+def last_published_session(now: dt.datetime | None = None, publish_time: str = "11:00") -> dt.date:
+    """The latest session whose flat files are due by ``now``. Monday's files are due on
+    Tuesday at 11:00 New York: a run at 02:00 that Tuesday targets the Friday before, a run
+    at 12:00 targets Monday. Nightly runs use this, so they never ask for a file that the
+    vendor has not yet had time to publish."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
+    day = last_completed_session(now)
+    while publication_due(day, publish_time) > now:
+        day = previous_session(day)
+    return day
+
+
 def why_not_session(day: dt.date) -> str:
     """A short human reason for a non-session date: weekend, or the holiday's name."""
     if day.weekday() >= 5:

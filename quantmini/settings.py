@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from .datasets import KNOWN_DATASETS
 from .paths import Lake, resolve_lake_root
-from .sessions import is_session, last_completed_session, sessions_between, sessions_ending, why_not_session
+from .sessions import (is_session, last_completed_session, last_published_session, sessions_between, sessions_ending,
+                       why_not_session)
 
 MAX_SESSIONS_PER_RUN = 2600  # ~10 years; larger backfills go in batches (see README)
 
@@ -138,13 +139,20 @@ def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPla
             f"quantmini: config keys 'start'/'end': no XNYS trading session between {start} and {end}; nothing scheduled"
         )
     else:
-        date = parse_date("date", date_v) if not _blank(date_v) else last_completed_session(today)
+        default = _blank(date_v)
+        date = last_published_session(today, str(config.get("publish_time", "11:00"))) if default else parse_date("date", date_v)
         if not is_session(date):
             note = None
             if datasets:
                 note = f"quantmini: config key 'date': {date} is not an XNYS trading session ({why_not_session(date)}); no flat files exist for it"
             return RunPlan((), datasets, lake, note)
         sessions = sessions_ending(date, days_back)
+        if default:
+            # The nightly run: also the recent sessions a previous run left pending (not yet
+            # published) or failed, so a late file is fetched without anyone asking.
+            catchup = int(config.get("catchup_sessions", 5) or 0)
+            window = sessions_ending(date, catchup) if catchup else []
+            sessions = sorted(set(sessions) | set(unfinished_sessions(lake, datasets, window)))
         notice = None
     if len(sessions) > MAX_SESSIONS_PER_RUN:
         raise ConfigError(
@@ -152,6 +160,29 @@ def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPla
             "backfill in batches (see README, 'Backfills')"
         )
     return RunPlan(tuple(d.isoformat() for d in sessions), datasets, lake, notice)
+
+
+def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
+    """The ``candidates`` whose landing or bronze record of any dataset says pending or failed."""
+    import json
+    import os
+
+    out = []
+    for day in candidates:
+        for ds in datasets:
+            statuses = []
+            for layer in ("landing", "bronze"):
+                path = lake.sidecar(layer, ds, day.isoformat())
+                if os.path.exists(path):
+                    try:
+                        with open(path) as fh:
+                            statuses.append(json.load(fh).get("status"))
+                    except (OSError, ValueError):
+                        statuses.append("failed")
+            if any(s in ("pending", "failed") for s in statuses):
+                out.append(day)
+                break
+    return out
 
 
 BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}

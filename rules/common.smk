@@ -491,3 +491,26 @@ def start_run():
         guard.hold_lake_lock(LAKE)
     except (guard.Unreachable, guard.LakeBusy) as exc:
         sys.exit(f"quantmini: {exc}")
+
+
+def run_quality():
+    """After a run, whether its jobs all succeeded or not: the data-quality checks of its
+    sessions (quantmini/quality.py), written under metadata/quality/; alerts in one line each."""
+    if not config.get("quality", True) or not RUN.sessions or not RUN.datasets:
+        return
+    from quantmini import quality
+
+    try:
+        checks = quality.evaluate(
+            RUN.lake,
+            list(RUN.sessions),
+            list(RUN.datasets),
+            quality.Thresholds.from_config(config),
+            publish_time=str(config.get("publish_time", "11:00")),
+        )
+        quality.write_reports(RUN.lake, checks, list(RUN.sessions), list(RUN.datasets))
+    except Exception as exc:  # noqa: BLE001 - a check that cannot run must not hide the run's result
+        print(f"quantmini: quality checks not run: {redact(str(exc))}", file=sys.stderr)
+        return
+    for check in quality.alerts(checks):
+        print(f"quantmini: quality ALERT {check.line}", file=sys.stderr)

@@ -116,7 +116,8 @@ def run_workflow(workdir: Path, sandbox: Sandbox, *args: str, config: dict | Non
                  check: bool = True) -> subprocess.CompletedProcess:
     """Run the real workflow (demo profile) in ``workdir`` against the sandbox."""
     cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
-           "rest_datasets": "[]", "rate_limit_calls": 0}
+           "rest_datasets": "[]", "rate_limit_calls": 0,
+           "days_back": 1}  # the demo profile's config file holds a 19-session window
     cfg.update(config or {})
     cmd = [
         SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),

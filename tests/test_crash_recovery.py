@@ -55,7 +55,7 @@ def clean(tmp_path_factory, sandbox):
 
 
 def _crashing_run(workdir: Path, sandbox, point: str) -> subprocess.CompletedProcess:
-    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, **CONFIG}
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "days_back": 1, **CONFIG}
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in cfg.items()]]
     # Own process group: the crash point kills Snakemake and every job, like kill -9 -PGID.

@@ -34,7 +34,7 @@ def test_unreachable_endpoint_is_one_line_and_nothing_is_written(tmp_path, sandb
 
 def _command(workdir: Path, sandbox, lake: Path, **cfg) -> list[str]:
     conf = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "lake_root": str(lake),
-            "rate_limit_calls": 0, **cfg}
+            "rate_limit_calls": 0, "days_back": 1, **cfg}
     return [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
             "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in conf.items()]]
 

@@ -192,7 +192,8 @@ def test_silver_killed_between_files_is_rebuilt_whole(tmp_path, sandbox, clean_m
     wd = tmp_path / "wd"
     shutil.copytree(clean_monday[0], wd, symlinks=True)
     tuesday = {**BASE, "pull_date": "2024-06-11", "rest_datasets": "[dividends,splits]"}
-    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "rate_limit_calls": 0, **tuesday}
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "rate_limit_calls": 0, "days_back": 1,
+           **tuesday}
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd), "--profile", str(REPO / "profiles" / "demo"),
            "--config", *[f"{k}={v}" for k, v in cfg.items()]]
     crashed = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, start_new_session=True,
