@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 
 # The sandbox accepts any S3 credentials and this API key; real runs take theirs from
 # the environment (see README "Credentials"). These values are for the demo only.
+# Sandbox ports: two users on one machine each pick their own, e.g. make demo S3_PORT=9555 REST_PORT=9556
+S3_PORT   ?= 8555
+REST_PORT ?= 8556
+SANDBOX_URLS := s3_endpoint=http://127.0.0.1:$(S3_PORT) rest_base_url=http://127.0.0.1:$(REST_PORT)
 SANDBOX_ENV := MASSIVE_S3_ACCESS_KEY=sandbox-access-key MASSIVE_S3_SECRET_KEY=sandbox-secret-key MASSIVE_API_KEY=sandbox-api-key
 
 .PHONY: setup demo test lint report bench sandbox-start sandbox-stop clean-demo
@@ -18,21 +22,22 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 sandbox-start: setup
-	$(BIN)/quantmini sandbox start
+	$(BIN)/quantmini sandbox start --s3-port $(S3_PORT) --rest-port $(REST_PORT)
 
 sandbox-stop: setup
 	$(BIN)/quantmini sandbox stop
 
 demo: setup
-	$(BIN)/quantmini sandbox start
-	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo
+	$(BIN)/quantmini sandbox start --s3-port $(S3_PORT) --rest-port $(REST_PORT)
+	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config $(SANDBOX_URLS)
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config \
-	  s3_endpoint=http://127.0.0.1:8555 rest_base_url=http://127.0.0.1:8556 date=2024-06-28 days_back=2 \
+	  $(SANDBOX_URLS) date=2024-06-28 days_back=2 \
 	  "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]" rate_limit_calls=0
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config \
-	  s3_endpoint=http://127.0.0.1:8555 rest_base_url=http://127.0.0.1:8556 pull_date=2024-06-24 "datasets=[]" \
+	  $(SANDBOX_URLS) pull_date=2024-06-24 "datasets=[]" \
 	  "rest_force=[fundamentals,ticker_events]" rate_limit_calls=0
 	$(BIN)/quantmini metadata
+	-$(BIN)/quantmini quality --profile profiles/demo --start 2024-06-03 --end 2024-06-28
 	@echo ""
 	@echo "Demo lake: $(CURDIR)/quantlake"
 	@echo "  landing/  raw flat files    quantlake/landing/us_stocks_sip/day_aggs_v1/2024/06/"
@@ -62,7 +67,7 @@ bench: setup
 	$(BIN)/python bench/backfill.py --sessions 252
 
 report: setup
-	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --report quantlake/report.html
+	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config $(SANDBOX_URLS) --report quantlake/report.html
 
 clean-demo:
 	rm -rf quantlake logs .snakemake

@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 
 from . import metadata
 from .paths import Lake, resolve_lake_root
@@ -190,7 +191,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         datasets = sorted(ds for ds, ds_days in todo.items() if set(ds_days) & set(stretch))
         cmd = [snakemake, "--snakefile", str(effective.workflow_dir() / "Snakefile")]
         if args.profile:
-            cmd += ["--profile", args.profile]
+            cmd += ["--profile", str(effective._profile_dir(args.profile))]
         cmd += ["--config", *(args.config or []), f"start={stretch[0]}", f"end={stretch[-1]}",
                 f"datasets=[{','.join(datasets)}]", "rest_datasets=[]", "rest_force=[]"]
         if args.lake:
@@ -198,7 +199,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         cmd += args.snakemake_args
         if args.dry_run:
             cmd.append("-n")
-        print(f"quantmini backfill: {', '.join(datasets)} {stretch[0]} .. {stretch[-1]} ({len(stretch)} sessions)",
+        print(f"quantmini backfill: {', '.join(datasets)} {stretch[0]} .. {stretch[-1]} ({len(stretch)} session{'s' * (len(stretch) != 1)})",
               flush=True)
         print("  " + shlex.join(cmd[0:1] + cmd[3:]), flush=True)
         rc = subprocess.run(cmd).returncode

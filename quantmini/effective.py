@@ -32,8 +32,11 @@ def workflow_dir() -> Path:
 
 def _profile_dir(profile: str) -> Path:
     path = Path(profile)
-    if not path.is_dir() and (REPO / "profiles" / profile).is_dir() and os.sep not in profile:
-        path = REPO / "profiles" / profile  # like --workflow-profile NAME
+    if not path.is_dir():
+        for candidate in (REPO / profile, REPO / "profiles" / profile):  # the workflow's own profiles
+            if candidate.is_dir():
+                path = candidate
+                break
     if not (path / "config.yaml").exists():
         raise ProfileError(f"--profile {profile}: no config.yaml in {path} (profiles are folders, e.g. profiles/workstation)")
     return path

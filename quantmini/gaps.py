@@ -70,9 +70,12 @@ def find(lake: Lake, datasets=None, start: dt.date | None = None, end: dt.date |
             first = start
         last = end or (dt.date.fromisoformat(seen[-1]) if seen else first)
         expected = [d.isoformat() for d in sessions_between(first, last)]
+        waiting: set[str] = set()  # sessions an earlier layer is waiting for: pending here too
         for layer in layers:
             held = status.get((layer, ds), {})
-            missing = [(d, _state(held.get(d))) for d in expected if held.get(d) not in ("success", "skipped")]
+            missing = [(d, "pending" if d in waiting else _state(held.get(d)))
+                       for d in expected if held.get(d) not in ("success", "skipped")]
+            waiting |= {d for d, st in missing if st == "pending"}
             gaps += _fold(layer, ds, missing, expected)
     return gaps
 

@@ -114,7 +114,7 @@ def last_published_session(now: dt.datetime | None = None, publish_time: str = "
         now = now.replace(tzinfo=dt.timezone.utc)
     day = last_completed_session(now)
     while publication_due(day, publish_time) > now:
-        day = previous_session(day)
+        day = previous_session(day - dt.timedelta(days=1))  # the session on or before
     return day
 
 

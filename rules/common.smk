@@ -248,7 +248,15 @@ def gold_targets():
 
 @lru_cache(maxsize=None)
 def _bronze_by_date(dataset):
-    return {partition_date(p): p for p in bronze_partitions(dataset)}
+    """The bronze sessions of a dataset: held, in this run's window, or under a held gold
+    session (a deleted bronze file is rebuilt, never silently left out of a gold window).
+    """
+    dates = {partition_date(p): p for p in bronze_partitions(dataset)}
+    if dataset in GOLD_FEATURE_DATASETS and config.get("gold_features", True):
+        for p in _held_gold(dataset):
+            day = partition_date(p)
+            dates.setdefault(day, RUN.lake.bronze(dataset, day))
+    return dates
 
 
 @lru_cache(maxsize=None)
@@ -495,7 +503,8 @@ def start_run():
 
 def run_quality():
     """After a run, whether its jobs all succeeded or not: the data-quality checks of its
-    sessions (quantmini/quality.py), written under metadata/quality/; alerts in one line each."""
+    sessions (quantmini/quality.py), written under metadata/quality/; alerts in one line each.
+    """
     if not config.get("quality", True) or not RUN.sessions or not RUN.datasets:
         return
     from quantmini import quality
@@ -509,7 +518,9 @@ def run_quality():
             publish_time=str(config.get("publish_time", "11:00")),
         )
         quality.write_reports(RUN.lake, checks, list(RUN.sessions), list(RUN.datasets))
-    except Exception as exc:  # noqa: BLE001 - a check that cannot run must not hide the run's result
+    except (
+        Exception
+    ) as exc:  # noqa: BLE001 - a check that cannot run must not hide the run's result
         print(f"quantmini: quality checks not run: {redact(str(exc))}", file=sys.stderr)
         return
     for check in quality.alerts(checks):

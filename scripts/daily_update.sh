@@ -6,13 +6,15 @@
 #   scripts/daily_update.sh --date 2024-01-16    # one given session
 #   scripts/daily_update.sh --profile profiles/demo -- --dry-run   # extra args after --
 #
-# crontab (every day: the REST schedule has Sunday and Monday pulls):
-#   0 12 * * *  cd /path/to/quantmini && scripts/daily_update.sh >> logs/cron.log 2>&1
-# (the vendor publishes a day's files around 11:00 New York time the next day; choose the
-#  hour accordingly. A missing file fails only its own targets and is fetched next run.)
+# crontab (every day: the REST schedule has Sunday and Monday pulls), in New York time:
+#   CRON_TZ=America/New_York
+#   30 11 * * *  cd /path/to/quantmini && scripts/daily_update.sh >> logs/cron.log 2>&1
+# (the vendor publishes a session's files around 11:00 New York time the next day; without
+#  --date the run targets the latest session due by then, plus recent pending/failed ones.)
 #
-# Exit codes: Snakemake's, or 75 when another run holds the lake's lock (try again later),
-# or 2 for a usage error.
+# Exit codes: 0 success; Snakemake's code when a job failed; 3 when the run succeeded but a
+# data-quality check alerts (the reason on one line; `quantmini quality` shows them all);
+# 75 when another run holds the lake's lock (try again later); 2 for a usage error.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$here"
@@ -27,8 +29,15 @@ while [ $# -gt 0 ]; do
     --start) config+=("start=$2"); shift 2 ;;
     --end) config+=("end=$2"); shift 2 ;;
     --profile) profile="$2"; shift 2 ;;
-    --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --) shift
+        # Snakemake keeps only the last --config: fold any given after -- into ours, key by key.
+        while [ $# -gt 0 ]; do
+          if [ "$1" = "--config" ] || [ "$1" = "-C" ]; then
+            shift
+            while [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; do config+=("$1"); shift; done
+          else extra+=("$1"); shift; fi
+        done ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "daily_update.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,5 +74,26 @@ set +e
 "$snakemake_bin" "${args[@]}" "${extra[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-if [ -x "$here/.venv/bin/quantmini" ]; then "$here/.venv/bin/quantmini" metadata >> "$log" 2>&1 || true; fi
-exit "$status"
+quantmini_bin="$(dirname "$snakemake_bin")/quantmini"
+[ -x "$quantmini_bin" ] || quantmini_bin="$(command -v quantmini || true)"
+if [ -n "$quantmini_bin" ]; then "$quantmini_bin" metadata >> "$log" 2>&1 || true; fi
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+for arg in "${extra[@]}"; do case "$arg" in -n|--dry-run|--dryrun) exit 0 ;; esac; done
+
+# The run succeeded: its data-quality checks (the workflow wrote them; read them again here
+# so this script's exit code carries them). An alert: one line, exit 3.
+if [ -n "$quantmini_bin" ]; then
+  qargs=(quality --profile "$profile")
+  if [ ${#config[@]} -gt 0 ]; then qargs+=(--config "${config[@]}"); fi
+  set +e
+  "$quantmini_bin" "${qargs[@]}" >> "$log" 2> "$log.alerts"
+  qstatus=$?
+  set -e
+  if [ "$qstatus" -eq 1 ]; then
+    echo "daily_update.sh: $(grep -m1 'ALERT' "$log.alerts" | sed 's/^quantmini quality: //')" >&2
+    cat "$log.alerts" >> "$log"; rm -f "$log.alerts"
+    exit 3
+  fi
+  cat "$log.alerts" >> "$log"; rm -f "$log.alerts"
+fi
+exit 0
