@@ -350,3 +350,25 @@ def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dic
             table = fundamentals.ratios(flat)
             size = silver.write(table, output)
             result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe)
+
+
+def report_assets(config: dict, lake_root: str, sessions: list[str], datasets: list[str], outputs: dict[str, str],
+                  log_file: str) -> None:
+    """The plots and tables of ``snakemake --report`` (see quantmini.report)."""
+    from . import gaps, quality, report
+    from .metadata import iter_sidecars
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    sidecars = list(iter_sidecars(lake.metadata_root()))
+    report.records_plot(sidecars, outputs["records"])
+    report.runtime_plot(sidecars, outputs["runtime"])
+    report.api_plot(sidecars, outputs["api"])
+    checks = quality.evaluate(lake, sessions, datasets, quality.Thresholds.from_config(config),
+                              publish_time=str(config.get("publish_time", "11:00")))
+    report.quality_table(checks, outputs["quality"])
+    found = gaps.find(lake, datasets or None, gold_features=bool(config.get("gold_features", True)),
+                      first_dates=config.get("dataset_start"))
+    report.gaps_table(found, outputs["gaps"])
+    log.info("report assets: %d sidecars, %d checks (%d alerts), %d gap ranges", len(sidecars), len(checks),
+             len(quality.alerts(checks)), len(found))

@@ -482,10 +482,21 @@ def summary_inputs():
     return sorted(set(held) | set(pulls) | set(run_targets()))
 
 
+def run_sessions(wildcards):
+    return list(RUN.sessions)
+
+
+def run_datasets(wildcards):
+    return list(RUN.datasets)
+
+
 def get_final_output():
     if RUN.empty:
         return []
-    return run_targets() + [f"{LAKE}/metadata/summary.tsv"]
+    return run_targets() + [
+        f"{LAKE}/metadata/summary.tsv",
+        f"{LAKE}/metadata/report/records.png",
+    ]
 
 
 def start_run():

@@ -20,3 +20,51 @@ rule metadata_summary:
         lake=lake_root,
     script:
         "../scripts/metadata_summary.py"
+
+
+rule report_assets:
+    input:
+        f"{LAKE}/metadata/summary.tsv",
+    output:
+        records=report(
+            f"{LAKE}/metadata/report/records.png",
+            caption="../report/records.rst",
+            category="Data",
+            labels={"figure": "records per session"},
+        ),
+        runtime=report(
+            f"{LAKE}/metadata/report/runtime.png",
+            caption="../report/runtime.rst",
+            category="Data",
+            labels={"figure": "job run time"},
+        ),
+        api=report(
+            f"{LAKE}/metadata/report/api_calls.png",
+            caption="../report/api_calls.rst",
+            category="Data",
+            labels={"figure": "API calls and rate-limit waits"},
+        ),
+        quality=report(
+            f"{LAKE}/metadata/report/quality.html",
+            caption="../report/quality.rst",
+            category="Operations",
+            labels={"table": "data quality"},
+        ),
+        gaps=report(
+            f"{LAKE}/metadata/report/gaps.html",
+            caption="../report/gaps.rst",
+            category="Operations",
+            labels={"table": "gaps per layer"},
+        ),
+    log:
+        "logs/metadata/report_assets.log",
+    conda:
+        "../envs/quantmini.yaml"
+    resources:
+        mem_mb=500,
+    params:
+        lake=lake_root,
+        sessions=run_sessions,
+        datasets=run_datasets,
+    script:
+        "../scripts/report_assets.py"
