@@ -235,6 +235,128 @@ def _cmd_quality(args: argparse.Namespace) -> int:
     return 0
 
 
+class Progress:
+    """A periodic line on stderr (every ``every`` s): items done of total, elapsed, ETA.
+    Quiet when stderr is not a terminal (cron, pipes)."""
+
+    def __init__(self, total: int, label: str, every: float = 5.0, stream=None):
+        import threading
+        import time
+
+        self.total, self.label, self.done = total, label, 0
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = None
+        if self.stream.isatty():
+            self._thread = threading.Thread(target=self._run, args=(every,), daemon=True)
+            self._thread.start()
+
+    def line(self) -> str:
+        import time
+
+        elapsed = time.monotonic() - self.started
+        eta = f", ETA {elapsed / self.done * (self.total - self.done):.0f} s" if self.done else ""
+        return f"{self.label}: {self.done}/{self.total} done, {elapsed:.0f} s elapsed{eta}"
+
+    def _run(self, every: float) -> None:
+        while not self._stop.wait(every):
+            print(self.line(), file=self.stream, flush=True)
+
+    def step(self) -> None:
+        self.done += 1
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def _polygon_pulls(args: argparse.Namespace, pull_date: dt.date) -> list[tuple[str, object]]:
+    """The (dataset, window) pulls a ``quantmini polygon`` command stands for: the same
+    windows the scheduled workflow names, so the partition is the one it would write."""
+    from .rest.windows import Window
+
+    def day(value, name):
+        try:
+            return dt.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} {value!r} is not a valid date (YYYY-MM-DD)") from None
+
+    if args.what == "fundamentals":
+        start = day(args.filing_date_gte, "--filing-date-gte")
+        end = day(args.filing_date_lte, "--filing-date-lte") if args.filing_date_lte else pull_date
+        return [("fundamentals", Window(args.timeframe, start, end))]
+    if args.what == "corporate-actions":
+        window = Window(None, day(args.start_date, "--start-date"), day(args.end_date, "--end-date"))
+        names = ["dividends", "splits"] + (["ipos"] if args.include_ipos else [])
+        return [(n, window) for n in names]
+    if args.what == "ticker-events":
+        return [("ticker_events", Window("all"))]
+    if args.what == "short-data":
+        return [("short_interest", Window(None, day(args.settlement_date_gte, "--settlement-date-gte"), pull_date)),
+                ("short_volume", Window(None, day(args.date_gte, "--date-gte"), pull_date))]
+    raise ValueError(f"unknown command {args.what!r}")
+
+
+def _cmd_polygon(args: argparse.Namespace) -> int:
+    """The operations guide's manual pulls, landing in the lake's bronze layout through the
+    job code the workflow runs (quantmini.jobs.bronze_rest), sidecar included."""
+    from . import jobs
+    from .settings import today_new_york
+
+    config = _config(args)
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+    if args.tickers:
+        config["fundamental_tickers"] = list(args.tickers)
+    pull_date = dt.date.fromisoformat(args.pull_date) if args.pull_date else today_new_york()
+    if args.what == "financial-ratios":
+        return _polygon_ratios(lake)
+    pulls = _polygon_pulls(args, pull_date)
+    progress = Progress(len(pulls), f"quantmini polygon {args.what}")
+    status = 0
+    try:
+        for dataset, window in pulls:
+            out = lake.bronze_rest(dataset, pull_date.isoformat(), window.name)
+            log = f"logs/polygon/{dataset}/{pull_date.isoformat()}_{window.name}.log"
+            try:
+                jobs.bronze_rest(config, lake.root, dataset, pull_date.isoformat(), window.name, out, log)
+                sidecar = json.loads(Path(lake.sidecar("bronze", dataset, pull_date.isoformat(), window.name)).read_text())
+                print(f"{dataset} {window.name}: {sidecar['statistics']['records']:,} records, "
+                      f"{sidecar['statistics'].get('api_calls', 0)} API calls -> {out}")
+            except SystemExit:
+                print(f"quantmini polygon: {dataset} {window.name} failed; see {log}", file=sys.stderr)
+                status = 1
+            progress.step()
+    finally:
+        progress.close()
+    return status
+
+
+def _polygon_ratios(lake: Lake) -> int:
+    """``financial-ratios``: silver fundamentals and ratios rebuilt from every fundamentals
+    pull the lake holds (what the workflow's silver rules do)."""
+    import glob
+
+    from . import jobs
+    from .silver import fundamentals
+
+    pulls = sorted(glob.glob(lake.bronze_rest_glob("fundamentals")))
+    if not pulls:
+        print("quantmini polygon financial-ratios: no fundamentals pull in the lake; run "
+              "`quantmini polygon fundamentals ...` first", file=sys.stderr)
+        return 1
+    flat = {t: lake.silver("fundamentals", f"timeframe={t}") for t in fundamentals.TIMEFRAMES}
+    ratios = {t: lake.silver("financial_ratios", f"timeframe={t}") for t in fundamentals.TIMEFRAMES}
+    try:
+        jobs.silver_fundamentals(lake.root, pulls, flat, "logs/polygon/silver_fundamentals.log")
+        jobs.silver_financial_ratios(lake.root, flat, ratios, "logs/polygon/silver_financial_ratios.log")
+    except SystemExit:
+        print("quantmini polygon financial-ratios: failed; see logs/polygon/", file=sys.stderr)
+        return 1
+    for t, path in ratios.items():
+        print(f"financial_ratios {t} -> {path}")
+    return 0
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="a profile folder, as for snakemake (e.g. profiles/workstation)")
     p.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="config overrides, as for snakemake")
@@ -297,6 +419,30 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--datasets", nargs="*")
     qa.add_argument("--json", action="store_true")
     qa.set_defaults(func=_cmd_quality)
+
+    pg = sub.add_parser("polygon", help="manual REST pulls into the lake's bronze layout (the guide's section 3)")
+    pgs = pg.add_subparsers(dest="what", required=True)
+    for name, helptext in (("fundamentals", "balance sheets, income and cash-flow statements by filing date"),
+                           ("corporate-actions", "dividends and splits (and IPOs) in a date window"),
+                           ("ticker-events", "ticker changes of the given tickers"),
+                           ("short-data", "short interest and short volume (filtered to the given tickers)"),
+                           ("financial-ratios", "rebuild silver fundamentals and financial ratios from the pulls held")):
+        c = pgs.add_parser(name, help=helptext)
+        _add_config_options(c)
+        c.add_argument("tickers", nargs="*", help="tickers (default: the config's fundamental_tickers)")
+        c.add_argument("--pull-date", dest="pull_date", help="the pull's date in the lake (default: today, New York)")
+        c.set_defaults(func=_cmd_polygon)
+        if name == "fundamentals":
+            c.add_argument("--timeframe", choices=["quarterly", "annual"], default="quarterly")
+            c.add_argument("--filing-date-gte", dest="filing_date_gte", required=True)
+            c.add_argument("--filing-date-lte", dest="filing_date_lte")
+        elif name == "corporate-actions":
+            c.add_argument("--start-date", dest="start_date", required=True)
+            c.add_argument("--end-date", dest="end_date", required=True)
+            c.add_argument("--include-ipos", dest="include_ipos", action="store_true")
+        elif name == "short-data":
+            c.add_argument("--settlement-date-gte", dest="settlement_date_gte", required=True)
+            c.add_argument("--date-gte", dest="date_gte", required=True)
 
     ss = sub.add_parser("sessions", help="list XNYS trading sessions between two dates")
     ss.add_argument("start")

@@ -119,3 +119,26 @@ def test_laptop_profile_runs_one_job_at_a_time_under_its_memory_cap(tmp_path, sa
     profile = yaml.safe_load((REPO / "profiles" / "laptop" / "config.yaml").read_text())
     assert profile["cores"] == 1 and "mem_mb=4000" in profile["resources"]
     assert "landing_flatfile" in proc.stdout and "bronze_flatfile" in proc.stdout
+
+
+def test_progress_line_on_a_terminal_only():
+    import io
+
+    from quantmini.cli import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    progress = Progress(4, "quantmini polygon corporate-actions", every=0.05, stream=tty)
+    progress.step()
+    time.sleep(0.2)
+    progress.close()
+    first = tty.getvalue().splitlines()[0]
+    assert first.startswith("quantmini polygon corporate-actions: 1/4 done, ") and ", ETA " in first
+    piped = io.StringIO()  # not a terminal (cron, a pipe): quiet
+    quiet = Progress(4, "x", every=0.05, stream=piped)
+    time.sleep(0.15)
+    quiet.close()
+    assert piped.getvalue() == ""

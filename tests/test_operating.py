@@ -209,3 +209,44 @@ def test_cron_wrapper_exit_codes(tmp_path, sandbox):
     assert failed.returncode == 1, failed.stderr[-3000:]
     logs = sorted((tmp_path / "logs" / "runs").glob("*.log"))
     assert logs and "quantmini quality" not in failed.stderr
+
+
+def test_polygon_commands_land_the_partitions_the_workflow_writes(tmp_path, sandbox):
+    """The guide's manual pulls (`quantmini polygon ...`) write the same bronze partitions,
+    path and rows (`pulled_at` aside), as the scheduled workflow on that pull date."""
+    import pyarrow.parquet as pq
+
+    tickers = ["AAPL", "MSFT", "NVDA"]
+    scheduled = tmp_path / "scheduled"
+    scheduled.mkdir()
+    run_workflow(scheduled, sandbox, config={
+        "datasets": "[]", "pull_date": "2024-06-14", "rest_datasets": "[]", "fundamental_tickers": f"[{','.join(tickers)}]",
+        "rest_force": "[fundamentals,dividends,splits,ticker_events,short_interest,short_volume]"})
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    common = ["--pull-date", "2024-06-14", "--profile", "profiles/demo", "--config", *_sandbox_config(sandbox)]
+    for cmd in (["fundamentals", *tickers, "--timeframe", "quarterly", "--filing-date-gte", "2023-12-17"],
+                ["fundamentals", *tickers, "--timeframe", "annual", "--filing-date-gte", "2023-06-15"],
+                ["corporate-actions", "--start-date", "2024-05-15", "--end-date", "2024-09-12"],
+                ["ticker-events", *tickers],
+                ["short-data", *tickers, "--settlement-date-gte", "2024-05-15", "--date-gte", "2024-05-15"]):
+        proc = _quantmini("polygon", *cmd, *common, cwd=manual)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "records" in proc.stdout and "API calls -> quantlake/bronze/" in proc.stdout
+    ratios = _quantmini("polygon", "financial-ratios", cwd=manual)
+    assert ratios.returncode == 0, ratios.stderr[-2000:]
+
+    def partitions(root: Path) -> list[str]:
+        return sorted(p.relative_to(root).as_posix() for p in (root / "quantlake" / "bronze").rglob("part.parquet"))
+
+    assert partitions(manual) == partitions(scheduled) and len(partitions(manual)) == 7
+    for rel in partitions(manual):
+        a, b = (pq.read_table(root / rel) for root in (manual, scheduled))
+        a, b = (t.drop_columns(["pulled_at"]) if "pulled_at" in t.column_names else t for t in (a, b))
+        assert a.equals(b), rel
+    for tf in ("quarterly", "annual"):
+        rel = f"quantlake/silver/financial_ratios/timeframe={tf}/data.parquet"
+        assert pq.read_table(manual / rel).num_rows == pq.read_table(scheduled / rel).num_rows > 0
+    bad = _quantmini("polygon", "corporate-actions", "--start-date", "2024-13-01", "--end-date", "2024-09-12", cwd=manual)
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "quantmini polygon: --start-date '2024-13-01' is not a valid date (YYYY-MM-DD)")
