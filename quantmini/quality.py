@@ -305,12 +305,27 @@ def write_reports(lake: Lake, checks: list[Check], sessions: list[str], datasets
         path = Path(lake.metadata_root()) / "quality" / ds / y / m / f"{end}.json"
         doc = {"dataset": ds, "sessions": [sessions[0], end], "timestamp": stamp,
                "alerts": len(alerts(by_ds[ds])), "checks": [asdict(c) for c in by_ds[ds]]}
-        atomic.write_json(path, doc)
-        written.append(path)
+        if _write_if_changed(path, doc):
+            written.append(path)
     latest = Path(lake.metadata_root()) / "quality" / "latest.json"
-    atomic.write_json(latest, {"sessions": [sessions[0], end], "datasets": list(datasets), "timestamp": stamp,
-                               "alerts": [c.line for c in alerts(checks)], "checks": [asdict(c) for c in checks]})
-    return written + [latest]
+    doc = {"sessions": [sessions[0], end], "datasets": list(datasets), "timestamp": stamp,
+           "alerts": [c.line for c in alerts(checks)], "checks": [asdict(c) for c in checks]}
+    if _write_if_changed(latest, doc):
+        written.append(latest)
+    return written
+
+
+def _write_if_changed(path: Path, doc: dict) -> bool:
+    """A rerun that finds the same results leaves the file as it is (timestamp included):
+    a run with nothing to do changes nothing in the lake."""
+    try:
+        old = json.loads(path.read_text())
+        if {k: v for k, v in old.items() if k != "timestamp"} == {k: v for k, v in doc.items() if k != "timestamp"}:
+            return False
+    except (OSError, ValueError):
+        pass
+    atomic.write_json(path, doc)
+    return True
 
 
 def read_latest(lake: Lake) -> dict | None:

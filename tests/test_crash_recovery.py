@@ -40,6 +40,8 @@ def lake_digest(lake: Path) -> dict[str, str]:
             continue
         if rel in ("gold/qlib/.quantmini/lock", "gold/qlib/.quantmini/state.json"):
             continue
+        if rel.startswith("metadata/report/"):  # the report's plots draw run times: views, not data
+            continue
         data = p.read_bytes()
         if p.suffix == ".json":
             data = json.dumps(_normalise(json.loads(data)), sort_keys=True).encode()
