@@ -133,15 +133,23 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_gaps(args: argparse.Namespace) -> int:
+def _find_gaps(args: argparse.Namespace, config: dict):
+    """The lake and its gaps, for ``quantmini gaps`` and ``quantmini backfill`` alike."""
     from . import gaps
 
-    config = _config(args)
     lake = Lake(resolve_lake_root(config.get("lake_root")))
     start = dt.date.fromisoformat(args.start) if args.start else None
     end = dt.date.fromisoformat(args.end) if args.end else None
     found = gaps.find(lake, args.datasets or config.get("datasets"), start, end,
                       gold_features=bool(config.get("gold_features", True)), first_dates=config.get("dataset_start"))
+    return lake, found
+
+
+def _cmd_gaps(args: argparse.Namespace) -> int:
+    from . import gaps
+
+    config = _config(args)
+    lake, found = _find_gaps(args, config)
     if args.json:
         print(json.dumps([g.__dict__ for g in found], indent=2))
     else:
@@ -163,11 +171,7 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     from .sessions import sessions_between
 
     config = _config(args)
-    lake = Lake(resolve_lake_root(config.get("lake_root")))
-    start = dt.date.fromisoformat(args.start) if args.start else None
-    end = dt.date.fromisoformat(args.end) if args.end else None
-    found = gaps.find(lake, args.datasets or config.get("datasets"), start, end,
-                      gold_features=bool(config.get("gold_features", True)), first_dates=config.get("dataset_start"))
+    lake, found = _find_gaps(args, config)
     todo = gaps.sessions_to_fill(found, include_pending=args.include_pending)
     if not todo:
         print("quantmini backfill: no gaps to fill" + (" (pending files wait for publication; --include-pending asks again)"
