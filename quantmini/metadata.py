@@ -254,7 +254,8 @@ def format_summary(summaries: Iterable[DatasetSummary]) -> str:
         if s.nulls:
             shown = ", ".join(f"{col} {n:,} ({100.0 * n / s.records if s.records else 0:.1f}%)" for col, n in s.nulls.items())
             lines.append(f"   Nulls: {shown}")
-        lines.append(f"   Size: {s.size_mb:,.1f} MB")
+        # small REST pulls would all read "0.0 MB": kilobytes below a tenth of a megabyte
+        lines.append(f"   Size: {s.size_mb:,.1f} MB" if s.size_mb >= 0.1 or not s.size_mb else f"   Size: {s.size_mb * 1000:,.1f} KB")
         lines.append(f"   Watermark: {s.watermark or '-'}")
         if s.gaps:
             shown = ", ".join(s.gaps[:10]) + (" ..." if len(s.gaps) > 10 else "")

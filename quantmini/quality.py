@@ -204,9 +204,9 @@ def _latest(sidecars) -> dict[tuple[str, str, str], Sidecar]:
 def evaluate(lake: Lake, sessions: list[str], datasets: list[str], thresholds: Thresholds,
              now: dt.datetime | None = None, publish_time: str = "11:00") -> list[Check]:
     """Every check for ``datasets`` over ``sessions`` (a run's window), from the lake as it is."""
-    from .sessions import sessions_back
+    from .sessions import now_utc, sessions_back
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or now_utc()
     if not sessions:
         return []
     records = _latest(iter_sidecars(lake.metadata_root()))

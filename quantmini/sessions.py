@@ -80,6 +80,21 @@ def sessions_back(end: dt.date, count: int) -> list[dt.date]:
     return [dt.date.fromordinal(o) for o in ords[max(0, j - count) : j]]
 
 
+def now_utc() -> dt.datetime:
+    """The current time, or ``QUANTMINI_NOW`` (ISO 8601) when set: what "today", "the latest
+    published session" and "late" mean is then reproducible (tests, replays of a past night)."""
+    import os
+
+    fixed = os.environ.get("QUANTMINI_NOW")
+    if fixed:
+        try:
+            when = dt.datetime.fromisoformat(fixed)
+        except ValueError:
+            raise ValueError(f"QUANTMINI_NOW {fixed!r} is not an ISO 8601 time (e.g. 2024-06-28T16:00:00+00:00)") from None
+        return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.now(dt.timezone.utc)
+
+
 def previous_session(day: dt.date) -> dt.date:
     cal = xnys()
     return cal.date_to_session(pd.Timestamp(day), direction="previous").date()
@@ -88,7 +103,7 @@ def previous_session(day: dt.date) -> dt.date:
 def last_completed_session(now: dt.datetime | None = None) -> dt.date:
     """The latest session whose close is at or before ``now`` (default: the current time)."""
     cal = xnys()
-    now_ts = pd.Timestamp(now if now is not None else dt.datetime.now(dt.timezone.utc))
+    now_ts = pd.Timestamp(now if now is not None else now_utc())
     if now_ts.tzinfo is None:
         now_ts = now_ts.tz_localize("UTC")
     return cal.minute_to_past_session(now_ts.floor("min"), count=1).date()
@@ -109,7 +124,7 @@ def last_published_session(now: dt.datetime | None = None, publish_time: str = "
     Tuesday at 11:00 New York: a run at 02:00 that Tuesday targets the Friday before, a run
     at 12:00 targets Monday. Nightly runs use this, so they never ask for a file that the
     vendor has not yet had time to publish."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or now_utc()
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.timezone.utc)
     day = last_completed_session(now)

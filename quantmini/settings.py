@@ -38,7 +38,9 @@ class RunPlan:
 def today_new_york(now: dt.datetime | None = None) -> dt.date:
     from .sessions import NEW_YORK
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    from .sessions import now_utc
+
+    now = now or now_utc()
     if now.tzinfo is None:
         now = now.replace(tzinfo=dt.timezone.utc)
     from zoneinfo import ZoneInfo

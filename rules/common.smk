@@ -120,17 +120,30 @@ def refresh_dates():
     )
 
 
+def _unheld_window():
+    """The window's (dataset, session) pairs whose landing file the lake does not hold."""
+    return [
+        (ds, d)
+        for d in RUN.sessions
+        for ds in RUN.datasets
+        if not os.path.exists(RUN.lake.landing(ds, d))
+    ]
+
+
 @lru_cache(maxsize=None)
 def _remote_objects():
-    """The S3 objects of the refresh sessions: one listing per dataset and month. Read-only;
-    without credentials or a reachable endpoint nothing is re-checked (the run's preflight
-    reports that)."""
+    """The S3 objects of the refresh sessions and of the window's sessions not yet held: one
+    listing per dataset and month. Read-only; without credentials or a reachable endpoint
+    nothing is checked (the run's preflight reports that). ``None`` when it could not run.
+    """
     held = [
         (ds, d)
         for ds in RUN.datasets
         for d in refresh_dates()
         if os.path.exists(RUN.lake.landing(ds, d))
     ]
+    refreshing = bool(held)
+    held += _unheld_window()
     if not held:
         return {}
     try:
@@ -150,10 +163,12 @@ def _remote_objects():
     except (
         Exception
     ) as exc:  # noqa: BLE001 - a check that cannot run must not stop the DAG
-        print(
-            f"quantmini: corrections not checked: {redact(str(exc))}", file=sys.stderr
-        )
-        return {}
+        if refreshing:
+            print(
+                f"quantmini: corrections not checked: {redact(str(exc))}",
+                file=sys.stderr,
+            )
+        return None
 
 
 def _marker_dir(wildcards):
@@ -167,13 +182,55 @@ def correction_markers(wildcards):
     if wildcards.date not in refresh_dates():
         return markers
     dataset = dataset_for_landing(wildcards)
-    remote = _remote_objects().get(FLATFILE_DATASETS[dataset].s3_key(wildcards.date))
+    remote = (_remote_objects() or {}).get(
+        FLATFILE_DATASETS[dataset].s3_key(wildcards.date)
+    )
     stamp = corrections.stamp_for(RUN.lake, dataset, wildcards.date, remote)
     if stamp:
         markers = sorted(
             set(markers) | {f"{_marker_dir(wildcards)}/{wildcards.date}.{stamp}"}
         )
     return markers
+
+
+@lru_cache(maxsize=None)
+def unpublished():
+    """The window's (dataset, session) pairs whose flat file the vendor has not published yet
+    and that are not yet late (``quality_pending_alert_hours`` after they were due). They are
+    left out of this run, reported once here, and recorded as ``pending`` when the run ends;
+    the next run (its catch-up) fetches them. A late file stays in: its job fails, loudly.
+    """
+    wanted = _unheld_window()
+    objects = _remote_objects() if wanted else {}
+    if not wanted or objects is None:
+        return frozenset()
+    now = sessions.now_utc()
+    limit = float(config.get("quality_pending_alert_hours", 48))
+    publish_time = str(config.get("publish_time", "11:00"))
+    out = set()
+    for ds, d in wanted:
+        if FLATFILE_DATASETS[ds].s3_key(d) in objects:
+            continue
+        due = sessions.publication_due(dt.date.fromisoformat(d), publish_time)
+        if (now - due).total_seconds() / 3600 > limit:
+            continue
+        out.add((ds, d))
+        print(
+            f"quantmini: {ds} {d}: not published yet (due {due:%Y-%m-%d %H:%M} New York); "
+            "pending, the next run fetches it",
+            file=sys.stderr,
+        )
+    return frozenset(out)
+
+
+def record_unpublished():
+    """Pending records for the files this run left out (called when the run ends)."""
+    from quantmini.metadata import JobRecorder
+
+    for ds, d in sorted(unpublished()):
+        JobRecorder(RUN.lake, "landing", ds, d).write(
+            "pending", error="not published yet by the vendor"
+        )
 
 
 # Memory of one bronze job: the peak RSS measured by bench/flatfiles.py at full market
@@ -200,7 +257,11 @@ def _held_partitions(dataset):
 def bronze_partitions(dataset):
     """Every bronze partition of ``dataset`` the lake holds or this run builds."""
     window = (
-        [RUN.lake.bronze(dataset, d) for d in RUN.sessions]
+        [
+            RUN.lake.bronze(dataset, d)
+            for d in RUN.sessions
+            if (dataset, d) not in unpublished()
+        ]
         if dataset in RUN.datasets
         else []
     )
@@ -467,7 +528,8 @@ def window_targets():
         for date in list(RUN.sessions) + held
         for dataset in RUN.datasets
         for target in dataset_targets(dataset, date)
-        if date in RUN.sessions or os.path.exists(RUN.lake.landing(dataset, date))
+        if (date in RUN.sessions and (dataset, date) not in unpublished())
+        or os.path.exists(RUN.lake.landing(dataset, date))
     ]
 
 
@@ -516,7 +578,10 @@ def run_quality():
     """After a run, whether its jobs all succeeded or not: the data-quality checks of its
     sessions (quantmini/quality.py), written under metadata/quality/; alerts in one line each.
     """
-    if not config.get("quality", True) or not RUN.sessions or not RUN.datasets:
+    if not RUN.sessions or not RUN.datasets:
+        return
+    record_unpublished()
+    if not config.get("quality", True):
         return
     from quantmini import quality
 

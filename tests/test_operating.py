@@ -250,3 +250,39 @@ def test_polygon_commands_land_the_partitions_the_workflow_writes(tmp_path, sand
     bad = _quantmini("polygon", "corporate-actions", "--start-date", "2024-13-01", "--end-date", "2024-09-12", cwd=manual)
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "quantmini polygon: --start-date '2024-13-01' is not a valid date (YYYY-MM-DD)")
+
+
+def test_an_unpublished_file_is_pending_once_then_caught_up_and_fails_only_when_late(tmp_path, sandbox):
+    """Within the lateness threshold a file the vendor has not published is one line and a
+    `pending` record, not a rule error, and the run succeeds; the next nightly run (no date)
+    fetches it; once late (48 h after it was due) the run tries it and fails."""
+    date, cfg = "2024-06-27", {"datasets": "[stocks_daily,options_daily]"}
+    lake = Lake(str(tmp_path / "quantlake"))
+    sandbox.post(f"/_sandbox/unpublish?dataset=options_daily&date={date}")
+    try:
+        soon = run_workflow(tmp_path, sandbox, config={**cfg, "date": date}, check=False,
+                            env={"QUANTMINI_NOW": "2024-06-28T16:00:00+00:00"})  # 12:00 New York, due at 11:00
+        assert soon.returncode == 0, soon.stderr[-3000:]
+        said = [line for line in soon.stderr.splitlines() if line.startswith("quantmini:") and "published" in line]
+        assert said == ["quantmini: options_daily 2024-06-27: not published yet (due 2024-06-28 11:00 New York); "
+                        "pending, the next run fetches it"], soon.stderr[-3000:]
+        assert "Error in rule" not in soon.stderr
+        assert json.loads(Path(lake.sidecar("landing", "options_daily", date)).read_text())["status"] == "pending"
+        assert json.loads(Path(lake.sidecar("bronze", "stocks_daily", date)).read_text())["status"] == "success"
+        assert not Path(lake.bronze("options_daily", date)).exists() and not Path(lake.gold("options_daily", date)).exists()
+        quality = json.loads((tmp_path / "quantlake" / "metadata" / "quality" / "latest.json").read_text())
+        pending = [c for c in quality["checks"] if c["check"] == "pending" and c["dataset"] == "options_daily"]
+        assert pending[0]["status"] == "ok" and pending[0]["detail"] == "waiting for publication: 2024-06-27"
+
+        late = run_workflow(tmp_path, sandbox, config={**cfg, "date": date}, check=False,
+                            env={"QUANTMINI_NOW": "2024-07-01T16:00:00+00:00"})  # 73 h after it was due
+        assert late.returncode != 0 and "Error in rule landing_flatfile" in late.stderr
+        assert json.loads(Path(lake.sidecar("landing", "options_daily", date)).read_text())["status"] == "pending"
+    finally:
+        sandbox.post(f"/_sandbox/publish?dataset=options_daily&date={date}")
+    # The next night, no date: the latest published session (06-28) and the pending 06-27.
+    night = run_workflow(tmp_path, sandbox, config={**cfg, "date": ""}, env={"QUANTMINI_NOW": "2024-06-29T16:00:00+00:00"})
+    assert "not published" not in night.stderr
+    for d in (date, "2024-06-28"):
+        assert json.loads(Path(lake.sidecar("bronze", "options_daily", d)).read_text())["status"] == "success"
+        assert Path(lake.gold("options_daily", d)).exists()
