@@ -64,3 +64,11 @@ def test_sidecar_error_is_redacted(tmp_path, monkeypatch):
     JobRecorder(lake, "landing", "stocks_daily", "2024-06-07").write("failed", error="failed with another-secret-777")
     text = open(lake.sidecar("landing", "stocks_daily", "2024-06-07")).read()
     assert "another-secret-777" not in text and "***" in text
+
+
+def test_small_sizes_are_shown_in_kilobytes():
+    from quantmini.metadata import DatasetSummary, format_summary
+
+    text = format_summary([DatasetSummary("bronze", "splits", total=1, success=1, size_mb=0.009),
+                           DatasetSummary("bronze", "stocks_daily", total=1, success=1, size_mb=12.34)])
+    assert "   Size: 9.0 KB" in text and "   Size: 12.3 MB" in text
