@@ -142,3 +142,16 @@ def test_progress_line_on_a_terminal_only():
     time.sleep(0.15)
     quiet.close()
     assert piped.getvalue() == ""
+
+
+def test_make_demo_takes_the_sandbox_ports_from_variables():
+    """Two users on one machine: `make demo S3_PORT=… REST_PORT=…` starts the sandbox on those
+    ports and points every run at them (checked with make's dry run)."""
+    proc = subprocess.run(["make", "-n", "demo", "S3_PORT=9555", "REST_PORT=9556"], capture_output=True, text=True,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.replace("\\\n", " ").splitlines()  # make -n keeps the line continuations
+    assert any("quantmini sandbox start --s3-port 9555 --rest-port 9556" in line for line in lines)
+    runs = [line for line in lines if "snakemake --profile profiles/demo" in line]
+    assert len(runs) == 3 and all("s3_endpoint=http://127.0.0.1:9555 rest_base_url=http://127.0.0.1:9556" in r for r in runs)
+    assert "8555" not in proc.stdout and "8556" not in proc.stdout
