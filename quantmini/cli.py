@@ -350,14 +350,46 @@ def _polygon_ratios(lake: Lake) -> int:
         return 1
     flat = {t: lake.silver("fundamentals", f"timeframe={t}") for t in fundamentals.TIMEFRAMES}
     ratios = {t: lake.silver("financial_ratios", f"timeframe={t}") for t in fundamentals.TIMEFRAMES}
+    pit = {t: lake.silver("fundamentals_pit", f"timeframe={t}") for t in fundamentals.TIMEFRAMES}
     try:
-        jobs.silver_fundamentals(lake.root, pulls, flat, "logs/polygon/silver_fundamentals.log")
+        jobs.silver_fundamentals(lake.root, pulls, flat, "logs/polygon/silver_fundamentals.log", pit_outputs=pit)
         jobs.silver_financial_ratios(lake.root, flat, ratios, "logs/polygon/silver_financial_ratios.log")
     except SystemExit:
         print("quantmini polygon financial-ratios: failed; see logs/polygon/", file=sys.stderr)
         return 1
     for t, path in ratios.items():
         print(f"financial_ratios {t} -> {path}")
+    return 0
+
+
+def _cmd_as_of(args: argparse.Namespace) -> int:
+    """What the filings known on a date said (silver/fundamentals_pit), no look-ahead."""
+    import polars as pl
+
+    from .silver import point_in_time
+
+    config = _config(args)
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+    day = dt.date.fromisoformat(args.date)
+    path = Path(lake.silver("fundamentals_pit", f"timeframe={args.timeframe}"))
+    if not path.exists():
+        print(f"quantmini as-of: {path} does not exist: run the workflow with a fundamentals pull first", file=sys.stderr)
+        return 1
+    table = pl.read_parquet(path)
+    got = point_in_time.as_of(table, args.tickers, day, all_periods=args.all_periods)
+    columns = ["ticker", "fiscal_year", "fiscal_period", "period_end", "filing_date", "known_date", "known_rule",
+               *(args.columns or ["revenue", "consolidated_net_income_loss", "diluted_earnings_per_share", "gross_margin",
+                                  "net_margin"])]
+    got = got.select([c for c in columns if c in got.columns])
+    if args.json:
+        print(json.dumps(got.to_dicts(), indent=2, default=str))
+    else:
+        with pl.Config(tbl_rows=200, tbl_cols=30, tbl_width_chars=200):
+            print(f"Fundamentals ({args.timeframe}) as known on {day}: filings with a known date on or before it\n")
+            print(got)
+    missing = sorted(set(args.tickers) - set(got["ticker"].to_list()))
+    if missing:
+        print(f"quantmini as-of: nothing known on {day} for {', '.join(missing)}", file=sys.stderr)
     return 0
 
 
@@ -447,6 +479,16 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "short-data":
             c.add_argument("--settlement-date-gte", dest="settlement_date_gte", required=True)
             c.add_argument("--date-gte", dest="date_gte", required=True)
+
+    ao = sub.add_parser("as-of", help="point-in-time fundamentals: what the filings known on DATE said (no look-ahead)")
+    _add_config_options(ao)
+    ao.add_argument("date")
+    ao.add_argument("tickers", nargs="+")
+    ao.add_argument("--timeframe", choices=["quarterly", "annual"], default="quarterly")
+    ao.add_argument("--all-periods", dest="all_periods", action="store_true", help="every period known, not only the latest")
+    ao.add_argument("--columns", nargs="*", help="concept or ratio columns to show")
+    ao.add_argument("--json", action="store_true")
+    ao.set_defaults(func=_cmd_as_of)
 
     ss = sub.add_parser("sessions", help="list XNYS trading sessions between two dates")
     ss.add_argument("start")

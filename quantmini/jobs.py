@@ -319,14 +319,25 @@ def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outp
                           tickers=_distinct_tickers(table), bronze_pulls=len(partitions))
 
 
-def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str, str], log_file: str) -> None:
+def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str, str], log_file: str,
+                        pit_outputs: dict[str, str] | None = None) -> None:
+    """Flattened fundamentals (latest filing per period) and, in ``pit_outputs``, every
+    filing version with the date it became known (quantmini.silver.point_in_time)."""
     from . import silver
-    from .silver import fundamentals, pulls
+    from .silver import fundamentals, point_in_time, pulls
 
     setup_logging(log_file)
     lake = Lake(lake_root)
     as_of = _as_of(partitions)
     rows = pulls.load(partitions).rows
+    for timeframe, output in (pit_outputs or {}).items():
+        with recorded(lake, "silver", "fundamentals_pit", as_of, part=timeframe) as result:
+            table = point_in_time.versions(rows, timeframe)
+            size = silver.write(table, output)
+            dated = sum(r == "filing_date" for r in table.column("known_rule").to_pylist())
+            result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe,
+                          tickers=_distinct_tickers(table), known_from_filing_date=dated,
+                          known_from_period_end=table.num_rows - dated)
     for timeframe, output in outputs.items():
         with recorded(lake, "silver", "fundamentals", as_of, part=timeframe) as result:
             table = fundamentals.flatten(rows, timeframe)

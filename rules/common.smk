@@ -498,6 +498,16 @@ def silver_outputs(dataset):
     }
 
 
+def silver_pit_outputs():
+    """Point-in-time fundamentals (every filing version), keyed pit_<timeframe>."""
+    return {
+        f"pit_{timeframe}": RUN.lake.silver(
+            "fundamentals_pit", f"timeframe={timeframe}"
+        )
+        for timeframe in fundamentals.TIMEFRAMES
+    }
+
+
 def silver_targets():
     """Silver files whose bronze sources the lake holds (or this run pulls)."""
     if not config.get("silver", True):
@@ -507,6 +517,7 @@ def silver_targets():
         targets += list(silver_corporate_actions_outputs().values())
     if bronze_pulls("fundamentals"):
         targets += list(silver_outputs("financial_ratios").values())
+        targets += list(silver_pit_outputs().values())
     return targets
 
 

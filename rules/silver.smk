@@ -25,6 +25,7 @@ rule silver_fundamentals:
         fundamentals_pulls,
     output:
         **silver_outputs("fundamentals"),
+        **silver_pit_outputs(),
     log:
         "logs/silver/fundamentals.log",
     conda:

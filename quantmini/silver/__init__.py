@@ -15,6 +15,11 @@ import pyarrow.parquet as pq
 
 from .. import atomic
 
+# A column that is also the file's hive key (event_type=, timeframe=) is stored dictionary-
+# encoded, the type pyarrow infers for a hive key: pandas.read_parquet and pyarrow then read
+# the directory (string vs dictionary would refuse to merge), and polars and DuckDB as before.
+HIVE_KEY_TYPE = pa.dictionary(pa.int32(), pa.string())
+
 ROW_GROUP_SIZE = 8192  # rows sorted by ticker: one ticker's history is in one or two groups
 
 

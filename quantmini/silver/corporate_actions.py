@@ -18,7 +18,7 @@ from __future__ import annotations
 import polars as pl
 import pyarrow as pa
 
-from . import conform, pulls
+from . import HIVE_KEY_TYPE, conform, pulls
 
 EVENT_TYPES = ("dividend", "split", "ipo", "ticker_change")
 SOURCES = {"dividend": "dividends", "split": "splits", "ipo": "ipos", "ticker_change": "ticker_events"}
@@ -27,7 +27,7 @@ PAYMENTS_A_YEAR = (1, 2, 4, 12)  # the vendor's `frequency`; 0 is a one-time pay
 SCHEMA = pa.schema(
     [
         pa.field("ticker", pa.string(), nullable=False),
-        pa.field("event_type", pa.string(), nullable=False),
+        pa.field("event_type", HIVE_KEY_TYPE, nullable=False),
         pa.field("event_date", pa.date32()),
         pa.field("event_id", pa.string()),
         # dividends

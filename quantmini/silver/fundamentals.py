@@ -18,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from ..rest.datasets import CONCEPTS
-from . import conform, pulls
+from . import HIVE_KEY_TYPE, conform, pulls
 
 TIMEFRAMES = ("quarterly", "annual")
 CONCEPT_COLUMNS = tuple(sorted({c for names in CONCEPTS.values() for c in names.values()}))
@@ -26,7 +26,7 @@ ID_FIELDS = [
     pa.field("ticker", pa.string(), nullable=False),
     pa.field("cik", pa.string()),
     pa.field("company_name", pa.string()),
-    pa.field("timeframe", pa.string(), nullable=False),
+    pa.field("timeframe", HIVE_KEY_TYPE, nullable=False),
     pa.field("fiscal_year", pa.int64()),
     pa.field("fiscal_period", pa.string()),
     pa.field("period_start", pa.date32()),
