@@ -301,18 +301,22 @@ def _as_of(partitions: list[str]) -> str:
     return max(Pull.from_path(p).pull_date for p in partitions).isoformat()
 
 
-def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outputs: dict[str, str], log_file: str) -> None:
-    """Every event type's silver file from all its bronze pulls (see quantmini.silver)."""
+def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outputs: dict[str, str], log_file: str,
+                             bars: list[str] | None = None) -> None:
+    """Every event type's silver file from all its bronze pulls (see quantmini.silver), its
+    rows flagged against the bronze stocks daily ``bars`` (see quantmini.silver.cleansing)."""
     from . import silver
-    from .silver import corporate_actions
+    from .silver import cleansing, corporate_actions
 
     setup_logging(log_file)
     lake = Lake(lake_root)
     as_of = _as_of([p for parts in sources.values() for p in parts])
+    prices = cleansing.bars_from(list(bars or []))
     for event_type, output in outputs.items():
         partitions = sources.get(corporate_actions.SOURCES[event_type], [])
         with recorded(lake, "silver", "corporate_actions", as_of, part=event_type) as result:
-            table = corporate_actions.build(event_type, partitions)
+            table = corporate_actions.build(event_type, partitions, prices)
+            result["flags"] = cleansing.counts(table) if table.num_rows else {}
             size = silver.write(table, output)
             crash_point("silver.between_files")
             result.update(records=table.num_rows, size_mb=size / 1e6, event_type=event_type,

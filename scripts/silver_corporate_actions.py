@@ -4,7 +4,8 @@ from quantmini.jobs import silver_corporate_actions
 
 silver_corporate_actions(
     lake_root=snakemake.params.lake,
-    sources={name: list(files) for name, files in snakemake.input.items()},
+    sources={name: list(files) for name, files in snakemake.input.items() if name != "bars"},
     outputs=dict(snakemake.output.items()),
     log_file=snakemake.log[0],
+    bars=list(snakemake.input.bars),
 )

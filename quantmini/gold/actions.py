@@ -59,18 +59,21 @@ class Skipped:
 
 
 def load_actions(split_file: str | Path | None, dividend_file: str | Path | None, basis: str = "total") -> dict[str, list[Action]]:
-    """The silver splits and cash dividends, by vendor ticker, in a stable order."""
+    """The silver splits and cash dividends, by vendor ticker, in a stable order; rows the
+    silver cleansing flagged (quantmini.silver.cleansing) are skipped."""
+    from ..silver.cleansing import read_clean
+
     if basis not in BASES:
         raise ValueError(f"config key 'qlib_adjustment': {basis!r} is not one of {', '.join(BASES)}")
     out: dict[str, list[Action]] = {}
     if split_file and Path(split_file).exists():
-        t = pq.read_table(split_file, columns=["ticker", "event_date", "event_id", "split_ratio"]).to_pylist()
+        t = read_clean(split_file, ["ticker", "event_date", "event_id", "split_ratio"]).to_pylist()
         for r in t:
             if r["event_date"] is None or r["split_ratio"] is None:
                 continue
             out.setdefault(r["ticker"], []).append(Action(r["ticker"], "split", r["event_date"], float(r["split_ratio"]), r["event_id"] or ""))
     if basis == "total" and dividend_file and Path(dividend_file).exists():
-        t = pq.read_table(dividend_file, columns=["ticker", "event_date", "event_id", "div_cash_amount", "div_type"]).to_pylist()
+        t = read_clean(dividend_file, ["ticker", "event_date", "event_id", "div_cash_amount", "div_type"]).to_pylist()
         for r in t:
             if r["event_date"] is None or r["div_cash_amount"] is None or r["div_type"] not in CASH_DIVIDEND_TYPES:
                 continue

@@ -61,7 +61,9 @@ def trailing_dividends(dividend_file: str | Path | None, day: dt.date) -> dict[s
     """Per ticker, the regular cash dividends with ex-date in (day − 365 days, day]."""
     if not dividend_file or not Path(dividend_file).exists():
         return {}
-    t = pq.read_table(dividend_file, columns=["ticker", "event_date", "div_cash_amount", "div_type"])
+    from ..silver.cleansing import read_clean
+
+    t = read_clean(dividend_file, ["ticker", "event_date", "div_cash_amount", "div_type"])  # flagged rows skipped
     start = day - dt.timedelta(days=YIELD_DAYS)
     keep = pc.and_(pc.greater(t["event_date"], pa.scalar(start)), pc.less_equal(t["event_date"], pa.scalar(day)))
     types = pc.is_in(t["div_type"], pa.array([x for x in REGULAR_DIVIDEND_TYPES if x is not None], pa.string()))

@@ -59,6 +59,8 @@ SCHEMA = pa.schema(
         pa.field("tc_previous_ticker", pa.string()),
         pa.field("tc_cik", pa.string()),
         pa.field("tc_composite_figi", pa.string()),
+        # cleansing: reasons a row is suspect (quantmini.silver.cleansing), empty when clean
+        pa.field("flags", pa.list_(pa.string()), nullable=False),
         # lineage
         pa.field("source_pull_date", pa.date32(), nullable=False),
         pa.field("pulled_at", pa.timestamp("us", tz="UTC"), nullable=False),
@@ -161,9 +163,12 @@ def ticker_changes(ps: pulls.PullSet) -> pa.Table:
 BUILDERS = {"dividend": dividends, "split": splits, "ipo": ipos, "ticker_change": ticker_changes}
 
 
-def build(event_type: str, partitions: list[str]) -> pa.Table:
-    """The silver table of one event type from its bronze partitions."""
+def build(event_type: str, partitions: list[str], bars: pl.DataFrame | None = None) -> pa.Table:
+    """The silver table of one event type from its bronze partitions, each row flagged
+    against ``bars`` (ticker, date, close of bronze stocks daily; see silver.cleansing)."""
+    from .cleansing import bars_from, flag
+
     loaded = pulls.load(partitions)
     if loaded.rows.height == 0:
         return SCHEMA.empty_table()
-    return BUILDERS[event_type](loaded)
+    return flag(BUILDERS[event_type](loaded), bars if bars is not None else bars_from([]))
