@@ -478,7 +478,8 @@ def bronze_pulls(dataset):
 
 def corporate_action_pulls(wildcards):
     """Every pull of the four sources, and the bronze stocks daily bars the cleansing flags
-    check actions against (a split without a price jump, a dividend above the close ...)."""
+    check actions against (a split without a price jump, a dividend above the close ...).
+    """
     inputs = {ds: bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()}
     inputs["bars"] = bronze_partitions("stocks_daily")
     return inputs
