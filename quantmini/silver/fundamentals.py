@@ -21,7 +21,11 @@ from ..rest.datasets import CONCEPTS
 from . import HIVE_KEY_TYPE, conform, pulls
 
 TIMEFRAMES = ("quarterly", "annual")
-CONCEPT_COLUMNS = tuple(sorted({c for names in CONCEPTS.values() for c in names.values()}))
+# Concepts only the current endpoints (/stocks/financials/v1/*) name: the cash, receivables,
+# short-term debt and capital expenditure the liquidity, efficiency and cash-flow ratios need.
+EXTRA_CONCEPTS = ("cash_and_equivalents", "receivables", "debt_current", "purchase_of_property_plant_and_equipment",
+                  "depreciation_depletion_and_amortization", "ebitda", "property_plant_equipment_net")
+CONCEPT_COLUMNS = tuple(sorted({c for names in CONCEPTS.values() for c in names.values()} | set(EXTRA_CONCEPTS)))
 ID_FIELDS = [
     pa.field("ticker", pa.string(), nullable=False),
     pa.field("cik", pa.string()),
@@ -36,24 +40,64 @@ ID_FIELDS = [
 LINEAGE = [pa.field("source_pull_date", pa.date32(), nullable=False), pa.field("pulled_at", pa.timestamp("us", tz="UTC"))]
 SCHEMA = pa.schema([*ID_FIELDS, *(pa.field(c, pa.float64()) for c in CONCEPT_COLUMNS), *LINEAGE])
 
-RATIOS = {
-    # name: (numerator, denominator)
-    "gross_margin": ("gross_profit", "revenue"),
-    "operating_margin": ("operating_income", "revenue"),
-    "net_margin": ("consolidated_net_income_loss", "revenue"),
-    "return_on_equity": ("consolidated_net_income_loss", "total_equity"),
-    "return_on_assets": ("consolidated_net_income_loss", "total_assets"),
-    "debt_to_equity": ("total_liabilities", "total_equity"),
-    "current_ratio": ("total_current_assets", "total_current_liabilities"),
-    "asset_turnover": ("revenue", "total_assets"),
-    "operating_cash_flow_to_net_income": ("net_cash_from_operating_activities", "consolidated_net_income_loss"),
-}
 GROWTH = {"revenue": "revenue", "net_income": "consolidated_net_income_loss", "diluted_eps": "diluted_earnings_per_share"}
+# Flow items summed over the last four quarters (null when one of them is missing).
+TTM = {"revenue": "revenue", "gross_profit": "gross_profit", "operating_income": "operating_income",
+       "net_income": "consolidated_net_income_loss", "operating_cash_flow": "net_cash_from_operating_activities",
+       "free_cash_flow": "free_cash_flow", "diluted_eps": "diluted_earnings_per_share"}
+DAYS_A_YEAR = 365.0
+
+
+def _div(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """num / den, null when either is null or den is 0 (never infinite)."""
+    return pl.when(num.is_not_null() & den.is_not_null() & (den != 0)).then(num / den).otherwise(None)
+
+
+def _per_year() -> pl.Expr:
+    """Periods a year: a quarter's flows x 4 annualise it against a balance (turnovers, DSO)."""
+    return pl.when(pl.col("timeframe").cast(pl.String) == "quarterly").then(4.0).otherwise(1.0)
+
+
+def ratio_exprs() -> dict[str, pl.Expr]:
+    """The guide's ratio set, per period, from one filing's concepts (no prices):
+    profitability, liquidity, leverage, efficiency (turnovers annualised for quarters, days
+    sales outstanding on 365 days) and cash flow. "Debt" in the leverage ratios is total
+    liabilities. Free cash flow = operating cash flow - |capital expenditure| (the vendor
+    reports capex as a negative cash flow), null when capex is unknown."""
+    c = pl.col
+    capex = c("purchase_of_property_plant_and_equipment").abs()
+    receivables_turnover = _div(c("revenue") * _per_year(), c("receivables"))
+    return {
+        "gross_margin": _div(c("gross_profit"), c("revenue")),
+        "operating_margin": _div(c("operating_income"), c("revenue")),
+        "net_margin": _div(c("consolidated_net_income_loss"), c("revenue")),
+        "return_on_assets": _div(c("consolidated_net_income_loss"), c("total_assets")),
+        "return_on_equity": _div(c("consolidated_net_income_loss"), c("total_equity")),
+        "current_ratio": _div(c("total_current_assets"), c("total_current_liabilities")),
+        "quick_ratio": _div(c("total_current_assets") - c("inventories"), c("total_current_liabilities")),
+        "cash_ratio": _div(c("cash_and_equivalents"), c("total_current_liabilities")),
+        "working_capital": c("total_current_assets") - c("total_current_liabilities"),
+        "debt_to_equity": _div(c("total_liabilities"), c("total_equity")),
+        "debt_to_assets": _div(c("total_liabilities"), c("total_assets")),
+        "equity_multiplier": _div(c("total_assets"), c("total_equity")),
+        "interest_coverage": _div(c("operating_income"), c("interest_expense").abs()),
+        "asset_turnover": _div(c("revenue") * _per_year(), c("total_assets")),
+        "inventory_turnover": _div(c("cost_of_revenue") * _per_year(), c("inventories")),
+        "receivables_turnover": receivables_turnover,
+        "days_sales_outstanding": _div(pl.lit(DAYS_A_YEAR), receivables_turnover),
+        "operating_cash_flow_ratio": _div(c("net_cash_from_operating_activities"), c("total_current_liabilities")),
+        "operating_cash_flow_to_net_income": _div(c("net_cash_from_operating_activities"), c("consolidated_net_income_loss")),
+        "free_cash_flow": c("net_cash_from_operating_activities") - capex,
+    }
+
+
+RATIOS = tuple(ratio_exprs())
 RATIO_SCHEMA = pa.schema(
     [*ID_FIELDS, pa.field("diluted_eps", pa.float64()),
      *(pa.field(r, pa.float64()) for r in RATIOS),
      *(pa.field(f"{g}_growth_qoq", pa.float64()) for g in GROWTH),
      *(pa.field(f"{g}_growth_yoy", pa.float64()) for g in GROWTH),
+     *(pa.field(f"{t}_ttm", pa.float64()) for t in TTM),
      *LINEAGE]
 )
 
@@ -92,10 +136,6 @@ def flatten(rows: pl.DataFrame, timeframe: str) -> pa.Table:
     return conform(out.to_arrow(), SCHEMA)
 
 
-def _safe_div(num: str, den: str) -> pl.Expr:
-    return pl.when(pl.col(den).is_not_null() & (pl.col(den) != 0)).then(pl.col(num) / pl.col(den)).otherwise(None)
-
-
 def _growth(now: pl.Expr, before: pl.Expr) -> pl.Expr:
     """(now - before) / |before|: a loss narrowing from -10 to -5 is +50%, not -50%."""
     return pl.when(before.is_not_null() & (before != 0)).then((now - before) / before.abs()).otherwise(None)
@@ -106,8 +146,8 @@ def ratios(flat: pa.Table) -> pa.Table:
     frame = pl.from_arrow(flat)
     if frame.height == 0:
         return RATIO_SCHEMA.empty_table()
-    frame = frame.sort(["ticker", "period_end"])
-    exprs = [_safe_div(n, d).alias(name) for name, (n, d) in RATIOS.items()]
+    frame = frame.sort(["ticker", "period_end"]).with_columns(*(e.alias(n) for n, e in ratio_exprs().items()))
+    exprs = []
     for g, concept in GROWTH.items():
         prev = pl.col(concept).shift(1).over("ticker")
         gap = (pl.col("period_end") - pl.col("period_end").shift(1).over("ticker")).dt.total_days()
@@ -121,7 +161,22 @@ def ratios(flat: pa.Table) -> pa.Table:
     ).unique(subset=["ticker", "fiscal_period", "fiscal_year"], keep="last")
     out = out.join(last_year, on=["ticker", "fiscal_period", "fiscal_year"], how="left")
     out = out.with_columns(*(_growth(pl.col(c), pl.col(f"_prev_{g}")).alias(f"{g}_growth_yoy") for g, c in GROWTH.items()))
-    return conform(out.sort(["ticker", "period_end"]).to_arrow(), RATIO_SCHEMA)
+    return conform(_ttm(out.sort(["ticker", "period_end"])).to_arrow(), RATIO_SCHEMA)
+
+
+def _ttm(frame: pl.DataFrame) -> pl.DataFrame:
+    """Trailing twelve months of the flow items, on quarterly rows: this quarter and the three
+    before it, all present (the fourth row back ends 250-300 days earlier, so no quarter is
+    missing) and none null; otherwise null. Annual rows: the year itself."""
+    quarterly = pl.col("timeframe").cast(pl.String) == "quarterly"
+    span = (pl.col("period_end") - pl.col("period_end").shift(3).over("ticker")).dt.total_days()
+    complete = span.is_between(250, 300)
+    exprs = []
+    for name, column in TTM.items():
+        col = pl.col(column)
+        total = col + col.shift(1).over("ticker") + col.shift(2).over("ticker") + col.shift(3).over("ticker")
+        exprs.append(pl.when(quarterly).then(pl.when(complete).then(total).otherwise(None)).otherwise(col).alias(f"{name}_ttm"))
+    return frame.with_columns(*exprs)
 
 
 def build(partitions: list[str], timeframe: str) -> pa.Table:

@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from . import conform
-from .fundamentals import CONCEPT_COLUMNS, ID_FIELDS, LINEAGE, RATIOS, _safe_div
+from .fundamentals import CONCEPT_COLUMNS, ID_FIELDS, LINEAGE, RATIOS, ratio_exprs
 
 LAG_DAYS = {"quarterly": 45, "annual": 90}
 SCHEMA = pa.schema([
@@ -73,7 +73,8 @@ def versions(rows: pl.DataFrame, timeframe: str) -> pa.Table:
     for c in CONCEPT_COLUMNS:
         if c not in ids.columns:
             ids = ids.with_columns(pl.lit(None, pl.Float64).alias(c))
-    out = ids.with_columns(pl.lit(timeframe).alias("timeframe"), *(_safe_div(n, d).alias(r) for r, (n, d) in RATIOS.items()))
+    out = ids.with_columns(pl.lit(timeframe).alias("timeframe"))
+    out = out.with_columns(*(e.alias(r) for r, e in ratio_exprs().items()))
     return conform(out.sort(["ticker", "period_end", "known_date"]).to_arrow(), SCHEMA)
 
 
