@@ -100,3 +100,42 @@ def test_attach_gives_each_row_what_was_known_on_its_date(table):
                       .with_columns(pl.lit(D("2024-05-10")).alias("known_date"), pl.lit(95.0).alias("revenue"))])
     again = pit.attach(pl.DataFrame({"ticker": ["ACME"], "date": [D("2024-05-20")]}), late, columns=["revenue"])
     assert again["revenue"].to_list() == [120.0]
+
+
+def test_trailing_twelve_months_as_known(tmp_path):
+    lake = Lake(str(tmp_path))
+    quarters = [("2023-06-30", "2023-08-01", 2023, "Q2", 1.0), ("2023-09-30", "2023-11-01", 2023, "Q3", 2.0),
+                ("2023-12-31", "2024-02-01", 2023, "Q4", 3.0), ("2024-03-31", "2024-05-01", 2024, "Q1", 4.0)]
+    rows = [r for end, filed, fy, fp, rev in quarters for r in filing("ACME", end, filed, fy, fp, {"revenue": rev})]
+    rows += filing("ACME", "2023-09-30", "2024-05-20", 2023, "Q3", {"revenue": 2.5})  # a late amendment of Q3
+    table = pit.versions(pulls.load([put(lake, "fundamentals", "2024-06-02", Q, rows)]).rows, "quarterly")
+    st = pit.states(table)
+    got = {r["known_date"]: r["revenue_ttm"] for r in st.to_dicts()}
+    assert got[D("2024-02-01")] is None  # three quarters known
+    assert got[D("2024-05-01")] == 10.0
+    assert got[D("2024-05-20")] == 10.5  # the amendment changes the sum from its own date on
+
+
+def test_valuation_from_what_was_known_and_the_raw_close(tmp_path):
+    lake = Lake(str(tmp_path))
+    rows = []
+    for end, filed, fy, fp in [("2023-06-30", "2023-08-01", 2023, "Q2"), ("2023-09-30", "2023-11-01", 2023, "Q3"),
+                               ("2023-12-31", "2024-02-01", 2023, "Q4"), ("2024-03-31", "2024-05-01", 2024, "Q1")]:
+        rows += filing("ACME", end, filed, fy, fp, {"revenue": 100.0, "diluted_earnings_per_share": 0.5,
+                                                    "basic_shares_outstanding": 1000.0, "total_equity": 4000.0})
+    table = pit.versions(pulls.load([put(lake, "fundamentals", "2024-06-02", Q, rows)]).rows, "quarterly")
+    splits = pl.DataFrame({"ticker": ["ACME"], "event_date": [D("2024-06-10")], "split_ratio": [4.0]})
+    dividends = pl.DataFrame({"ticker": ["ACME", "ACME"], "event_date": [D("2024-02-15"), D("2024-06-12")],
+                              "div_cash_amount": [0.40, 0.10], "div_type": ["CD", "CD"]})
+    frame = pl.DataFrame({"ticker": ["ACME", "ACME", "ACME"], "date": [D("2024-06-14"), D("2024-05-02"), D("2024-04-01")],
+                          "close": [10.0, 40.0, 38.0]})
+    out = pit.valuation(frame, table, splits, dividends).to_dicts()
+    after, before, early = out
+    assert [r["date"] for r in out] == [D("2024-06-14"), D("2024-05-02"), D("2024-04-01")]  # the frame's order
+    # before the split: 1000 shares x 40; EPS TTM 2.0
+    assert before["market_cap"] == 40_000 and before["pe"] == 20.0 and before["pb"] == 10.0 and before["ps"] == 100.0
+    assert before["dividend_yield"] == pytest.approx(0.40 / 40)
+    # after the 4:1 split: 4000 shares x 10 (the same value), EPS 0.5, the old dividend a quarter per share
+    assert after["market_cap"] == 40_000 and after["pe"] == 20.0
+    assert after["dividend_yield"] == pytest.approx((0.40 / 4 + 0.10) / 10)
+    assert early["pe"] is None and early["market_cap"] == 38_000  # Q4 known: three quarters, no TTM yet

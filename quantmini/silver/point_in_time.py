@@ -94,15 +94,41 @@ def as_of(table, tickers, date: dt.date | str, all_periods: bool = False) -> pl.
     return frame.sort(["ticker", "period_end"])
 
 
+TTM_ITEMS = {"revenue_ttm": "revenue", "net_income_ttm": "consolidated_net_income_loss",
+             "diluted_eps_ttm": "diluted_earnings_per_share", "operating_cash_flow_ttm": "net_cash_from_operating_activities",
+             "free_cash_flow_ttm": "free_cash_flow"}
+
+
 def states(table) -> pl.DataFrame:
     """Per ticker, the answer of ``as_of`` from each known date on: at each filing event the
-    latest period known so far, as its latest version. An amendment of an older period does
-    not change the answer (a newer period is already known), so it adds no state."""
+    latest period known so far, as its latest version then, with the trailing twelve months
+    of its flow items from the latest known versions of the last four quarters (null when
+    one is missing or they are not consecutive). ``known_date`` is when the state begins."""
     frame = _frame(table).sort(["ticker", "known_date", "period_end"])
-    # the latest period known at each event, and the latest version of it known by then
-    frame = frame.with_columns(pl.col("period_end").cum_max().over("ticker").alias("_latest_period"))
-    current = frame.filter(pl.col("period_end") == pl.col("_latest_period"))
-    return current.group_by("ticker", "known_date", maintain_order=True).last().drop("_latest_period")
+    out: list[dict] = []
+    for _, group in frame.group_by("ticker", maintain_order=True):
+        known: dict = {}
+        for row in group.iter_rows(named=True):
+            known[row["period_end"]] = row
+            state = dict(known[max(known)])
+            state["version_known_date"], state["known_date"] = state["known_date"], row["known_date"]
+            last4 = [known[p] for p in sorted(known)[-4:]]
+            quarterly = str(state["timeframe"]) == "quarterly"
+            complete = quarterly and len(last4) == 4 and 250 <= (last4[-1]["period_end"] - last4[0]["period_end"]).days <= 300
+            for name, column in TTM_ITEMS.items():
+                values = [r[column] for r in last4]
+                if not quarterly:
+                    state[name] = state[column]
+                else:
+                    state[name] = sum(values) if complete and all(v is not None for v in values) else None
+            if out and out[-1]["ticker"] == state["ticker"] and out[-1]["known_date"] == state["known_date"]:
+                out[-1] = state  # two filings known the same day: the state after both
+            else:
+                out.append(state)
+    if not out:
+        return frame.head(0).with_columns(pl.lit(None, pl.Date).alias("version_known_date"),
+                                          *(pl.lit(None, pl.Float64).alias(n) for n in TTM_ITEMS))
+    return pl.DataFrame(out, schema_overrides={n: pl.Float64 for n in TTM_ITEMS}, infer_schema_length=None)
 
 
 def attach(frame: pl.DataFrame, table, columns: list[str] | None = None, date_column: str = "date",
@@ -119,3 +145,64 @@ def attach(frame: pl.DataFrame, table, columns: list[str] | None = None, date_co
     out = left.join_asof(right.sort("known_date"), left_on=date_column, right_on="known_date", by="ticker",
                          strategy="backward", check_sortedness=False)
     return out.sort("_row").drop("_row")
+
+
+def _split_factor(splits: dict[str, list[tuple[dt.date, float]]], ticker: str, after: dt.date | None,
+                  upto: dt.date) -> float:
+    """The product of the ticker's split ratios with ex-date in (after, upto]."""
+    factor = 1.0
+    for ex, ratio in splits.get(ticker, ()):
+        if (after is None or ex > after) and ex <= upto:
+            factor *= ratio
+    return factor
+
+
+def valuation(frame: pl.DataFrame, table, splits: pl.DataFrame | None = None, dividends: pl.DataFrame | None = None,
+              date_column: str = "date", close_column: str = "close") -> pl.DataFrame:
+    """Price-based ratios of each (ticker, session) row from its raw close and what the
+    filings known that day said:
+
+    - ``market_cap`` = close x basic shares of the latest known period, the shares multiplied
+      by every split with ex-date after that period's end and on or before the row's date
+      (a 10-for-1 split between a filing and today is not a 90 % drop in value);
+    - ``pe`` = close / trailing-twelve-month diluted EPS, split-adjusted the same way (null
+      when EPS <= 0); ``pb`` = market cap / total equity (null when <= 0); ``ps`` = market
+      cap / trailing-twelve-month revenue;
+    - ``dividend_yield`` = regular cash dividends with ex-date in the 365 days up to the row's
+      date, each divided by the splits after it, over the close.
+
+    ``splits`` and ``dividends`` are silver corporate-actions rows (``ticker``, ``event_date``,
+    ``split_ratio`` / ``div_cash_amount``, ``div_type``), flagged rows already left out."""
+    known = attach(frame.with_row_index("_orig"), table,
+                   columns=["basic_shares_outstanding", "diluted_shares_outstanding", "total_equity"])
+    st = states(table).select("ticker", "known_date", *TTM_ITEMS)
+    known = known.sort(date_column).join_asof(st.sort("known_date"), left_on=date_column, right_on="known_date",
+                                              by="ticker", strategy="backward", check_sortedness=False,
+                                              suffix="_ttm_state")
+    by_ticker: dict[str, list[tuple[dt.date, float]]] = {}
+    if splits is not None and splits.height:
+        for t, ex, ratio in splits.select("ticker", "event_date", "split_ratio").drop_nulls().iter_rows():
+            by_ticker.setdefault(t, []).append((ex, float(ratio)))
+    divs: dict[str, list[tuple[dt.date, float]]] = {}
+    if dividends is not None and dividends.height:
+        regular = dividends.filter(pl.col("div_type").is_null() | pl.col("div_type").is_in(["CD", "LT", "ST"]))
+        for t, ex, cash in regular.select("ticker", "event_date", "div_cash_amount").drop_nulls().iter_rows():
+            divs.setdefault(t, []).append((ex, float(cash)))
+    factors, yields = [], []
+    for t, day, period_end, close in known.select("ticker", date_column, "period_end", close_column).iter_rows():
+        factors.append(_split_factor(by_ticker, t, period_end, day) if period_end is not None else None)
+        paid = sum(cash / _split_factor(by_ticker, t, ex, day)
+                   for ex, cash in divs.get(t, ()) if day - dt.timedelta(days=365) < ex <= day)
+        yields.append(paid / close if close else None)
+    c = pl.col
+    shares = pl.coalesce(c("basic_shares_outstanding"), c("diluted_shares_outstanding")) * c("_factor")
+    out = known.with_columns(pl.Series("_factor", factors, pl.Float64), pl.Series("dividend_yield", yields, pl.Float64))
+    out = out.with_columns((c(close_column) * shares).alias("market_cap"),
+                           (c("diluted_eps_ttm") / c("_factor")).alias("_eps"))
+    out = out.with_columns(
+        pl.when(c("_eps") > 0).then(c(close_column) / c("_eps")).otherwise(None).alias("pe"),
+        pl.when(c("total_equity") > 0).then(c("market_cap") / c("total_equity")).otherwise(None).alias("pb"),
+        pl.when(c("revenue_ttm") > 0).then(c("market_cap") / c("revenue_ttm")).otherwise(None).alias("ps"),
+    )
+    keep = [*frame.columns, "period_end", "known_date", "market_cap", "pe", "pb", "ps", "dividend_yield"]
+    return out.sort("_orig").select(keep)
