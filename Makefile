@@ -63,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/dag_scale.py --days 250
 	$(BIN)/python bench/api_calls.py
 	$(BIN)/python bench/silver_lookup.py
+	$(BIN)/python bench/silver_queries.py
 	$(BIN)/python bench/qlib_store.py --symbols 10000 --sessions 500
 	$(BIN)/python bench/gold_enrich.py --repeat 7
 	$(BIN)/python bench/backfill.py --sessions 252
