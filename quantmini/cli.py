@@ -393,6 +393,26 @@ def _cmd_as_of(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compact(args: argparse.Namespace) -> int:
+    """Move the REST pulls later pulls supersede out of silver's input (silver.compaction)."""
+    import glob
+
+    from .silver import compaction
+
+    config = _config(args)
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+    plans = [compaction.plan(ds, sorted(glob.glob(lake.bronze_rest_glob(ds)))) for ds in compaction.DATASETS]
+    for p in plans:
+        print(f"{p.dataset:<14} {len(p.keep) + len(p.superseded):>6} pulls, {len(p.superseded):>6} superseded")
+    if args.dry_run:
+        print("dry run: nothing moved")
+        return 0
+    moved = compaction.apply(lake, plans)
+    print(f"moved {moved} pulls to {lake.root}/bronze/{compaction.SUPERSEDED_DIR}/ "
+          "(the next run rebuilds silver from the rest, unchanged)")
+    return 0
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="a profile folder, as for snakemake (e.g. profiles/workstation)")
     p.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="config overrides, as for snakemake")
@@ -489,6 +509,11 @@ def build_parser() -> argparse.ArgumentParser:
     ao.add_argument("--columns", nargs="*", help="concept or ratio columns to show")
     ao.add_argument("--json", action="store_true")
     ao.set_defaults(func=_cmd_as_of)
+
+    cp = sub.add_parser("compact", help="move REST pulls that later pulls supersede out of silver's input")
+    _add_config_options(cp)
+    cp.add_argument("-n", "--dry-run", dest="dry_run", action="store_true")
+    cp.set_defaults(func=_cmd_compact)
 
     ss = sub.add_parser("sessions", help="list XNYS trading sessions between two dates")
     ss.add_argument("start")
