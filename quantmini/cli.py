@@ -413,6 +413,17 @@ def _cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate_layout(args: argparse.Namespace) -> int:
+    from .paths import migrate_hive_dates
+
+    config = _config(args)
+    root = resolve_lake_root(config.get("lake_root"))
+    renamed = migrate_hive_dates(root)
+    print(f"renamed {renamed} directories under {root} to unpadded month=/day= keys" if renamed
+          else f"{root} already uses unpadded month=/day= keys")
+    return 0
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="a profile folder, as for snakemake (e.g. profiles/workstation)")
     p.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="config overrides, as for snakemake")
@@ -514,6 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(cp)
     cp.add_argument("-n", "--dry-run", dest="dry_run", action="store_true")
     cp.set_defaults(func=_cmd_compact)
+
+    mg = sub.add_parser("migrate-layout", help="rename the zero-padded month=/day= directories of a lake made before the unpadded layout")
+    _add_config_options(mg)
+    mg.set_defaults(func=_cmd_migrate_layout)
 
     ss = sub.add_parser("sessions", help="list XNYS trading sessions between two dates")
     ss.add_argument("start")

@@ -26,6 +26,14 @@ def split_date(date: str) -> tuple[str, str, str]:
     return f"{d.year:04d}", f"{d.month:02d}", f"{d.day:02d}"
 
 
+def hive_date(date: str) -> str:
+    """``year=2024/month=6/day=3``: hive keys without leading zeros, so every engine gives
+    them one integer type in every dataset (DuckDB reads a zero-padded ``day=03`` as VARCHAR
+    but ``day=27`` as BIGINT, so padded keys typed differently from one dataset to the next)."""
+    d = dt.date.fromisoformat(date)
+    return f"year={d.year}/month={d.month}/day={d.day}"
+
+
 def partition_date(path: str) -> str:
     """The ISO date of a ``.../year=YYYY/month=MM/day=DD/part.parquet`` partition."""
     parts = Path(path).parts
@@ -49,8 +57,7 @@ class Lake:
         return f"{self.root}/bronze/{dataset}"
 
     def bronze(self, dataset: str, date: str) -> str:
-        y, m, d = split_date(date)
-        return f"{self.bronze_dir(dataset)}/year={y}/month={m}/day={d}/part.parquet"
+        return f"{self.bronze_dir(dataset)}/{hive_date(date)}/part.parquet"
 
     def bronze_rest(self, dataset: str, pull_date: str, window: str) -> str:
         """One REST pull: an immutable partition keyed by pull date and window."""
@@ -74,8 +81,7 @@ class Lake:
     def gold(self, dataset: str, date: str) -> str:
         """One session of a gold feature dataset (stocks_daily, stocks_minute, options_daily),
         partitioned like bronze."""
-        y, m, d = split_date(date)
-        return f"{self.gold_dir(dataset)}/year={y}/month={m}/day={d}/part.parquet"
+        return f"{self.gold_dir(dataset)}/{hive_date(date)}/part.parquet"
 
     def qlib_root(self) -> str:
         return f"{self.root}/gold/qlib"
@@ -103,3 +109,36 @@ class Lake:
 
     def as_path(self, p: str) -> Path:
         return Path(p)
+
+
+def migrate_hive_dates(root: str | Path) -> int:
+    """Rename zero-padded ``month=06``/``day=03`` directories of a lake made before the
+    unpadded layout to ``month=6``/``day=3`` (renames only: files, bytes and mtimes are kept,
+    so nothing is rebuilt). Returns how many directories were renamed."""
+    import os
+    import re
+
+    padded = re.compile(r"^(month|day)=0(\d)$")
+    renamed = 0
+    for layer in ("bronze", "gold"):
+        base = Path(root) / layer
+        if not base.is_dir():
+            continue
+        # deepest first, so a day= rename happens inside the month= it lives in before that moves
+        for path in sorted(base.glob("*/year=*/month=*/day=*"), reverse=True) + sorted(base.glob("*/year=*/month=*"), reverse=True):
+            m = padded.match(path.name)
+            if not m or not path.is_dir():
+                continue
+            dest = path.with_name(f"{m[1]}={m[2]}")
+            if dest.exists():  # a partly migrated lake: move what is not there yet
+                for child in path.iterdir():
+                    if not (dest / child.name).exists():
+                        os.replace(child, dest / child.name)
+                try:
+                    path.rmdir()
+                except OSError:
+                    raise RuntimeError(f"{path} and {dest} both hold the same files: remove one, then migrate again") from None
+            else:
+                os.replace(path, dest)
+            renamed += 1
+    return renamed

@@ -74,8 +74,8 @@ if RUN.notice:
 
 wildcard_constraints:
     year=r"\d{4}",
-    month=r"\d{2}",
-    day=r"\d{2}",
+    month=r"\d{1,2}",
+    day=r"\d{1,2}",
     date=r"\d{4}-\d{2}-\d{2}",
     asset=r"[a-z0-9_]+",
     feed=r"[a-z0-9_]+_v1",
@@ -97,8 +97,9 @@ def qlib_adjustment(wildcards):
 
 
 def date_of(wildcards):
-    """The ISO date named by a target's year/month/day wildcards."""
-    return f"{wildcards.year}-{wildcards.month}-{wildcards.day}"
+    """The ISO date named by a target's year/month/day wildcards (hive keys are unpadded,
+    landing paths padded: both give the same date)."""
+    return f"{int(wildcards.year):04d}-{int(wildcards.month):02d}-{int(wildcards.day):02d}"
 
 
 def dataset_for_landing(wildcards):

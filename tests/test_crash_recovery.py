@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from quantmini.faults import POINTS
+from quantmini.paths import Lake
 
 from .conftest import REPO, SNAKEMAKE, run_workflow, workflow_env
 
@@ -79,7 +80,7 @@ def test_sigkill_then_rerun_gives_the_clean_lake(tmp_path, sandbox, clean, point
     for p in (lake / "metadata").glob("bronze/*/*/*/*.json"):
         side = json.loads(p.read_text())
         if side["status"] == "success":
-            part = lake / "bronze" / side["data_type"] / "year={}/month={}/day={}/part.parquet".format(*side["date"].split("-"))
+            part = Path(Lake(str(lake)).bronze(side["data_type"], side["date"]))
             assert pq.ParquetFile(part).metadata.num_rows == side["statistics"]["records"]
     # A killed Snakemake leaves its lock: a plain rerun stops on it, as the README's
     # "Recovering from a crash" says, and its two commands recover (the cron wrapper runs

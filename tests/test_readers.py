@@ -62,3 +62,39 @@ def test_silver_hive_keys_keep_their_values(lake):
     for name in ("fundamentals", "fundamentals_pit", "financial_ratios"):
         frame = pd.read_parquet(lake / "silver" / name)
         assert set(frame["timeframe"].astype(str)) <= {"quarterly", "annual"} and len(frame) > 0
+
+
+def test_partition_keys_have_one_type_per_engine_in_every_table(lake):
+    """year=/month=/day= are unpadded, so DuckDB reads them as BIGINT everywhere (a padded
+    `day=03` was VARCHAR in one dataset and `day=27` BIGINT in another), pyarrow (and pandas)
+    as int32 dictionaries and polars as Int64."""
+    import duckdb
+    import polars as pl
+
+    dated = [t for t in _tables(lake) if any(t.glob("year=*"))]
+    assert len(dated) == 6  # bronze and gold: stocks_daily, stocks_minute, options_daily
+    for table in dated:
+        kinds = duckdb.sql(f"select distinct typeof(year), typeof(month), typeof(day) "
+                           f"from read_parquet('{table}/**/*.parquet')").fetchall()
+        assert kinds == [("BIGINT", "BIGINT", "BIGINT")], (table, kinds)
+        schema = pq.read_table(table).schema
+        assert [str(schema.field(k).type) for k in ("year", "month", "day")] == [
+            "dictionary<values=int32, indices=int32, ordered=0>"] * 3, table
+        ps = pl.scan_parquet(table).collect_schema()
+        assert [ps[k] for k in ("year", "month", "day")] == [pl.Int64] * 3, table
+
+
+def test_migrate_layout_renames_padded_directories(tmp_path):
+    from quantmini.paths import migrate_hive_dates
+
+    old = tmp_path / "bronze" / "stocks_daily" / "year=2024" / "month=06"
+    for day in ("day=03", "day=14"):
+        (old / day).mkdir(parents=True)
+        (old / day / "part.parquet").write_bytes(b"x" + day.encode())
+    (tmp_path / "gold" / "stocks_daily" / "year=2024" / "month=12" / "day=05").mkdir(parents=True)
+    assert migrate_hive_dates(tmp_path) == 3  # month=06, day=03, day=05 (month=12 and day=14 need nothing)
+    new = tmp_path / "bronze" / "stocks_daily" / "year=2024" / "month=6"
+    assert (new / "day=3" / "part.parquet").read_bytes() == b"xday=03"
+    assert (new / "day=14" / "part.parquet").read_bytes() == b"xday=14"
+    assert (tmp_path / "gold" / "stocks_daily" / "year=2024" / "month=12" / "day=5").is_dir()
+    assert migrate_hive_dates(tmp_path) == 0

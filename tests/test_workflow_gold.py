@@ -53,7 +53,7 @@ def test_every_session_of_each_dataset_is_built_with_bronze_row_counts(run):
             sc = json.loads(Path(lake.sidecar("gold", dataset, d)).read_text())
             assert sc["status"] == "success" and sc["statistics"]["records"] == g.num_rows
         assert sorted(p.parent.name for p in Path(lake.gold_dir(dataset)).rglob("part.parquet")) == \
-            sorted(f"day={d[-2:]}" for d in days)
+            sorted(f"day={int(d[-2:])}" for d in days)
 
 
 def test_readable_as_a_directory_by_pandas_pyarrow_polars_duckdb(run):
@@ -116,8 +116,8 @@ def dry_run_gold(run, *extra: str) -> dict[str, list[str]]:
         "start": INTRADAY[0], "end": END, **REST, "datasets": "[stocks_daily,stocks_minute,options_daily]"})
     out = proc.stdout + proc.stderr
     planned: dict[str, list[str]] = {}
-    for ds, y, m, d in re.findall(r"output: \S*/gold/(\w+)/year=(\d{4})/month=(\d{2})/day=(\d{2})/part\.parquet", out):
-        planned.setdefault(ds, []).append(f"{y}-{m}-{d}")
+    for ds, y, m, d in re.findall(r"output: \S*/gold/(\w+)/year=(\d{4})/month=(\d{1,2})/day=(\d{1,2})/part\.parquet", out):
+        planned.setdefault(ds, []).append(f"{y}-{int(m):02d}-{int(d):02d}")
     return {k: sorted(v) for k, v in planned.items()}
 
 

@@ -279,7 +279,7 @@ def test_deleting_one_bronze_partition_rebuilds_exactly_it(run):
     # The partition comes back byte for byte, so the Qlib update finds nothing to write, and
     # the gold sessions that read it are recomputed to the same values.
     gold_days = sorted(str(Path(lake.gold("stocks_daily", d)).relative_to(workdir / "quantlake")) for d in later)
-    assert changed == sorted(["bronze/stocks_daily/year=2024/month=06/day=12/part.parquet", *gold_days]), changed
+    assert changed == sorted(["bronze/stocks_daily/year=2024/month=6/day=12/part.parquet", *gold_days]), changed
     for d in later:
         assert pq.read_table(lake.gold("stocks_daily", d)).equals(gold_before[d]), d
     assert pq.read_table(victim).equals(pq.read_table(pa.BufferReader(original)))
