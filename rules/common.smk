@@ -99,7 +99,9 @@ def qlib_adjustment(wildcards):
 def date_of(wildcards):
     """The ISO date named by a target's year/month/day wildcards (hive keys are unpadded,
     landing paths padded: both give the same date)."""
-    return f"{int(wildcards.year):04d}-{int(wildcards.month):02d}-{int(wildcards.day):02d}"
+    return (
+        f"{int(wildcards.year):04d}-{int(wildcards.month):02d}-{int(wildcards.day):02d}"
+    )
 
 
 def dataset_for_landing(wildcards):
