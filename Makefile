@@ -67,6 +67,7 @@ bench: setup
 	$(BIN)/python bench/qlib_store.py --symbols 10000 --sessions 500
 	$(BIN)/python bench/gold_enrich.py --repeat 7
 	$(BIN)/python bench/backfill.py --sessions 252
+	$(BIN)/python bench/cluster_submissions.py
 
 report: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config $(SANDBOX_URLS) --report quantlake/report.html

@@ -18,6 +18,16 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# Run by the controlling process, never submitted to a cluster: the target rule and the two
+# small summaries read from sidecars (one second each, not worth a queue wait).
+localrules:
+    all,
+    metadata_summary,
+    report_assets,
+
+
 include: "rules/landing.smk"
 include: "rules/bronze.smk"
 include: "rules/rest.smk"

@@ -29,6 +29,62 @@ class Unreachable(RuntimeError):
     pass
 
 
+class LocksUnsupported(RuntimeError):
+    pass
+
+
+# QUANTMINI_FLOCK=broken: pretend the lake's filesystem ignores locks (the probe's own test).
+FLOCK_FAULT = "QUANTMINI_FLOCK"
+
+
+def _other_process_can_lock(path: Path) -> bool:
+    """Whether a second process takes an exclusive flock on ``path`` (it must not while we
+    hold one). A child process, not a second descriptor here: flock is per open file
+    description, and the rate limiter and the run lock are taken by different processes."""
+    import subprocess
+    import sys
+
+    code = ("import fcntl,sys\n"
+            "f=open(sys.argv[1],'a+')\n"
+            "try:\n fcntl.flock(f,fcntl.LOCK_EX|fcntl.LOCK_NB)\nexcept BlockingIOError:\n sys.exit(3)\n"
+            "except OSError as e:\n print(e,file=sys.stderr); sys.exit(4)\n"
+            "sys.exit(0)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=30)
+    if proc.returncode == 4:
+        raise LocksUnsupported(proc.stderr.strip() or "flock failed")
+    return proc.returncode == 0
+
+
+def probe_locks(lake_root: str) -> None:
+    """Refuse a lake whose filesystem does not honour ``flock``: the run lock and the API
+    rate limit (calls per minute, shared by every job on the lake) rely on it, and some
+    network filesystems accept the call but do not enforce it. Probed with a lock held here
+    and a second process that must be refused."""
+    path = Path(lake_root) / ".quantmini" / "flock-probe"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    advice = ("put the lake on a filesystem with working locks (a local disk, or NFS/Lustre mounted with "
+              "lock support), or run every REST pull in one job group on one node (profiles/slurm does: group 'api')")
+    with open(path, "a+") as fh:
+        try:
+            if os.environ.get(FLOCK_FAULT) == "unsupported":
+                raise OSError(37, "No locks available")
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another quantmini probe holds it right now: locks work
+        except OSError as exc:
+            raise LocksUnsupported(f"the lake's filesystem does not support file locks ({lake_root}: {exc}); {advice}") from None
+        try:
+            try:
+                takes = _other_process_can_lock(path) or os.environ.get(FLOCK_FAULT) == "broken"
+            except LocksUnsupported as exc:
+                raise LocksUnsupported(f"the lake's filesystem does not support file locks ({lake_root}: {exc}); {advice}") from None
+            if takes:
+                raise LocksUnsupported(f"the lake's filesystem ignores file locks ({lake_root}: a second process "
+                                       f"took a lock this one held); {advice}")
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def lock_path(lake_root: str) -> Path:
     return Path(lake_root) / ".quantmini" / "run.lock"
 

@@ -588,8 +588,9 @@ def start_run():
             needs_s3=bool(RUN.sessions and RUN.datasets),
             needs_rest=bool(RUN.pulls),
         )
+        guard.probe_locks(LAKE)
         guard.hold_lake_lock(LAKE)
-    except (guard.Unreachable, guard.LakeBusy) as exc:
+    except (guard.Unreachable, guard.LakeBusy, guard.LocksUnsupported) as exc:
         sys.exit(f"quantmini: {exc}")
 
 

@@ -76,3 +76,24 @@ def test_html_report(tmp_path, sandbox):
     run_workflow(tmp_path, sandbox, "--report", str(report), config={"date": "2024-06-14"})
     text = report.read_text()
     assert report.stat().st_size > 10000 and "summary.tsv" in text
+
+
+def test_slurm_profile_resolves_and_groups_the_sessions(tmp_path):
+    """`snakemake -n --profile profiles/slurm` with the SLURM executor plugin installed: the
+    per-session jobs go out as group jobs of 25 sessions (no SLURM needed for a dry run)."""
+    import re
+
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is a dependency")
+    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--profile", str(REPO / "profiles" / "slurm"),
+           "--config", "datasets=[stocks_daily]", "start=2023-01-03", "end=2023-03-31", "rest_datasets=[]",
+           f"lake_root={tmp_path / 'lake'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "slurm_partition=normal" in out and "runtime=" in out
+    groups = re.findall(r"Group job (\w+) \(", out)
+    # 62 sessions: landing+bronze of each session in 3 submissions, the gold sessions in 3
+    assert sorted(groups) == ["flatfiles"] * 3 + ["gold"] * 3, groups
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert counts["landing_flatfile"] == "62" and counts["bronze_flatfile"] == "62" and counts["gold_stocks_daily"] == "62"

@@ -140,3 +140,26 @@ def test_html_report_of_a_failing_run_holds_no_secret(tmp_path, sandbox):
         for path in tmp_path.rglob("*"):
             if path.is_file():
                 assert secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("mode, words", [("unsupported", "does not support file locks"),
+                                         ("broken", "ignores file locks")])
+def test_a_lake_without_working_locks_is_refused_in_one_line(tmp_path, sandbox, mode, words):
+    """The flock probe at start: a filesystem that refuses flock, or accepts it without
+    enforcing it (simulated: QUANTMINI_FLOCK), stops the run before any job, in one line."""
+    from .conftest import run_workflow
+
+    proc = run_workflow(tmp_path, sandbox, config={"date": "2024-06-14"}, env={"QUANTMINI_FLOCK": mode}, check=False)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
+    assert len(lines) == 1 and words in lines[0] and "one job group on one node" in lines[0], proc.stderr[-2000:]
+    assert not (tmp_path / "quantlake" / "bronze").exists() and "Traceback" not in proc.stderr
+    ok = run_workflow(tmp_path, sandbox, "-n", config={"date": "2024-06-14"})  # a real filesystem: locks work
+    assert ok.returncode == 0
+
+
+def test_the_probe_sees_a_real_lock_held_by_another_process(tmp_path):
+    from quantmini import guard
+
+    guard.probe_locks(str(tmp_path))  # tmpfs honours flock: no error
+    assert (tmp_path / ".quantmini" / "flock-probe").exists()
