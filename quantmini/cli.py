@@ -362,6 +362,31 @@ def _polygon_ratios(lake: Lake) -> int:
     return 0
 
 
+def _print_valuation(lake: Lake, args: argparse.Namespace, table, day: dt.date) -> None:
+    """Market cap, P/E, P/B, P/S and dividend yield on ``day`` from its raw bronze close."""
+    import polars as pl
+
+    from .silver import point_in_time
+    from .silver.cleansing import read_clean
+
+    bars = Path(lake.bronze("stocks_daily", day.isoformat()))
+    if not bars.exists():
+        print(f"quantmini as-of: no bronze stocks_daily for {day} (a trading session the lake holds is needed for prices)",
+              file=sys.stderr)
+        return
+    frame = pl.read_parquet(bars, columns=["ticker", "date", "close"]).filter(pl.col("ticker").is_in(args.tickers))
+
+    def actions(event: str, columns: list[str]):
+        path = Path(lake.silver("corporate_actions", f"event_type={event}"))
+        return pl.from_arrow(read_clean(path, columns)) if path.exists() else None
+
+    out = point_in_time.valuation(frame, table, actions("split", ["ticker", "event_date", "split_ratio"]),
+                                  actions("dividend", ["ticker", "event_date", "div_cash_amount", "div_type"]))
+    with pl.Config(tbl_rows=200, tbl_cols=20, tbl_width_chars=200):
+        print(f"\nValuation on {day} (raw close; fundamentals as known that day)\n")
+        print(out.select("ticker", "close", "period_end", "market_cap", "pe", "pb", "ps", "dividend_yield").sort("ticker"))
+
+
 def _cmd_as_of(args: argparse.Namespace) -> int:
     """What the filings known on a date said (silver/fundamentals_pit), no look-ahead."""
     import polars as pl
@@ -387,6 +412,8 @@ def _cmd_as_of(args: argparse.Namespace) -> int:
         with pl.Config(tbl_rows=200, tbl_cols=30, tbl_width_chars=200):
             print(f"Fundamentals ({args.timeframe}) as known on {day}: filings with a known date on or before it\n")
             print(got)
+    if args.valuation:
+        _print_valuation(lake, args, table, day)
     missing = sorted(set(args.tickers) - set(got["ticker"].to_list()))
     if missing:
         print(f"quantmini as-of: nothing known on {day} for {', '.join(missing)}", file=sys.stderr)
@@ -518,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     ao.add_argument("--timeframe", choices=["quarterly", "annual"], default="quarterly")
     ao.add_argument("--all-periods", dest="all_periods", action="store_true", help="every period known, not only the latest")
     ao.add_argument("--columns", nargs="*", help="concept or ratio columns to show")
+    ao.add_argument("--valuation", action="store_true", help="also market cap, P/E, P/B, P/S, dividend yield that day")
     ao.add_argument("--json", action="store_true")
     ao.set_defaults(func=_cmd_as_of)
 

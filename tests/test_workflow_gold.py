@@ -176,3 +176,17 @@ def test_metadata_shows_the_null_counts(run):
     iv_nulls = sum(gold(run, "options_daily", d).column("iv").null_count for d in INTRADAY)
     assert f"Nulls: iv {iv_nulls:,}" in blocks["options_daily (Gold):"]
     assert "Gaps" not in daily and "Symbols Converted" not in daily
+
+
+def test_cleansing_flags_stay_quiet_on_the_sandbox_data(run):
+    """The sandbox's splits (the real NVDA 10:1 among them) move its raw prices by their
+    ratios and its dividends are below the closes: no silver row is flagged, and the sidecars
+    count nothing."""
+    lake = run["lake"]
+    for event in ("split", "dividend"):
+        table = pq.read_table(lake.silver("corporate_actions", f"event_type={event}"), columns=["ticker", "flags"])
+        assert table.num_rows > 0 and all(f == [] for f in table.column("flags").to_pylist()), event
+    sidecars = [json.loads(p.read_text()) for p in Path(lake.metadata_root(), "silver", "corporate_actions").rglob("*.json")]
+    assert sidecars and all(s["statistics"].get("flags") == {} for s in sidecars if s["status"] == "success")
+    splits = pq.read_table(lake.silver("corporate_actions", "event_type=split")).to_pylist()
+    assert any(r["ticker"] == "NVDA" and r["split_ratio"] == 10.0 for r in splits)

@@ -116,9 +116,9 @@ def states(table) -> pl.DataFrame:
             quarterly = str(state["timeframe"]) == "quarterly"
             complete = quarterly and len(last4) == 4 and 250 <= (last4[-1]["period_end"] - last4[0]["period_end"]).days <= 300
             for name, column in TTM_ITEMS.items():
-                values = [r[column] for r in last4]
+                values = [r.get(column) for r in last4]
                 if not quarterly:
-                    state[name] = state[column]
+                    state[name] = state.get(column)
                 else:
                     state[name] = sum(values) if complete and all(v is not None for v in values) else None
             if out and out[-1]["ticker"] == state["ticker"] and out[-1]["known_date"] == state["known_date"]:
