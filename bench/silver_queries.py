@@ -26,10 +26,8 @@ import datetime as dt
 import json
 import random
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +40,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from quantmini import silver  # noqa: E402
 from quantmini.silver import corporate_actions as ca  # noqa: E402
 from quantmini.silver import point_in_time as pit  # noqa: E402
+from silver_lookup import timed  # noqa: E402  (this folder is on sys.path when run as a script)
 
 GUIDE_MS = {"single_ticker": "5-10", "portfolio_10": "50-100", "one_event_type": "100-200", "full_scan": "500-1000"}
 
@@ -105,15 +104,6 @@ def build_pit(path: Path, tickers: list[str]) -> int:
     table = silver.conform(table, pit.SCHEMA)
     silver.write(table, path)
     return n
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def main() -> int:

@@ -102,6 +102,21 @@ RATIO_SCHEMA = pa.schema(
 )
 
 
+def id_aggregations() -> list[pl.Expr]:
+    """A filing's identifying fields from its long rows (the first non-null of each), and
+    its lineage: the pull it came from and the latest pull time."""
+    return [
+        pl.col("cik").drop_nulls().first(),
+        pl.col("company_name").drop_nulls().first(),
+        pl.col("fiscal_year").drop_nulls().first(),
+        pl.col("fiscal_period").drop_nulls().first(),
+        pl.col("period_start").drop_nulls().first(),
+        pl.col("filing_date").first(),
+        pl.col("_pull_date").first().alias("source_pull_date"),
+        pl.col("pulled_at").max(),
+    ]
+
+
 def flatten(rows: pl.DataFrame, timeframe: str) -> pa.Table:
     """One row per (ticker, period end) of ``timeframe``: the latest filing, then latest pull."""
     if rows.height == 0:
@@ -118,16 +133,7 @@ def flatten(rows: pl.DataFrame, timeframe: str) -> pa.Table:
         .select("ticker", "period_end", "filing_date", "_seq")
     )
     chosen = rows.join(versions, on=["ticker", "period_end", "filing_date", "_seq"], how="inner")
-    ids = chosen.group_by("ticker", "period_end").agg(
-        pl.col("cik").drop_nulls().first(),
-        pl.col("company_name").drop_nulls().first(),
-        pl.col("fiscal_year").drop_nulls().first(),
-        pl.col("fiscal_period").drop_nulls().first(),
-        pl.col("period_start").drop_nulls().first(),
-        pl.col("filing_date").first(),
-        pl.col("_pull_date").first().alias("source_pull_date"),
-        pl.col("pulled_at").max(),
-    )
+    ids = chosen.group_by("ticker", "period_end").agg(*id_aggregations())
     known = chosen.filter(pl.col("concept").is_in(CONCEPT_COLUMNS))
     if known.height:
         wide = known.pivot(on="concept", index=["ticker", "period_end"], values="value", aggregate_function="last")

@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 
 from . import conform
-from .fundamentals import CONCEPT_COLUMNS, ID_FIELDS, LINEAGE, RATIOS, ratio_exprs
+from .fundamentals import CONCEPT_COLUMNS, ID_FIELDS, LINEAGE, RATIOS, id_aggregations, ratio_exprs
 
 LAG_DAYS = {"quarterly": 45, "annual": 90}
 SCHEMA = pa.schema([
@@ -55,17 +55,7 @@ def versions(rows: pl.DataFrame, timeframe: str) -> pa.Table:
     key = ["ticker", "period_end", "known_date"]
     latest = rows.group_by(key).agg(pl.col("_seq").max())
     chosen = rows.join(latest, on=[*key, "_seq"], how="inner")
-    ids = chosen.group_by(key).agg(
-        pl.col("cik").drop_nulls().first(),
-        pl.col("company_name").drop_nulls().first(),
-        pl.col("fiscal_year").drop_nulls().first(),
-        pl.col("fiscal_period").drop_nulls().first(),
-        pl.col("period_start").drop_nulls().first(),
-        pl.col("filing_date").first(),
-        pl.col("known_rule").first(),
-        pl.col("_pull_date").first().alias("source_pull_date"),
-        pl.col("pulled_at").max(),
-    )
+    ids = chosen.group_by(key).agg(*id_aggregations(), pl.col("known_rule").first())
     known = chosen.filter(pl.col("concept").is_in(CONCEPT_COLUMNS))
     if known.height:
         wide = known.pivot(on="concept", index=key, values="value", aggregate_function="last")
