@@ -367,14 +367,17 @@ def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dic
             result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe)
 
 
-def report_assets(config: dict, lake_root: str, sessions: list[str], datasets: list[str], outputs: dict[str, str],
-                  log_file: str) -> None:
-    """The plots and tables of ``snakemake --report`` (see quantmini.report)."""
-    from . import gaps, quality, report
+def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_file: str) -> None:
+    """The plots and tables of ``snakemake --report`` (see quantmini.report). The window is
+    resolved from the config here, not passed as a parameter: a rerun over another window of
+    held sessions must not redraw the report (Snakemake reruns a job whose params change)."""
+    from . import gaps, quality, report, settings
     from .metadata import iter_sidecars
 
     setup_logging(log_file)
     lake = Lake(lake_root)
+    plan = settings._resolve_flatfiles(dict(config))
+    sessions, datasets = list(plan.sessions), list(plan.datasets)
     sidecars = list(iter_sidecars(lake.metadata_root()))
     report.records_plot(sidecars, outputs["records"])
     report.runtime_plot(sidecars, outputs["runtime"])

@@ -481,10 +481,13 @@ def bronze_pulls(dataset):
 
 def corporate_action_pulls(wildcards):
     """Every pull of the four sources, and the bronze stocks daily bars the cleansing flags
-    check actions against (a split without a price jump, a dividend above the close ...).
+    check actions against (a split without a price jump, a dividend above the close ...):
+    those held when the run starts, ancient, so silver never waits for this run's
+    conversions and a new or corrected day does not rebuild it (nor, downstream of this
+    checkpoint, every gold session); a new pull does.
     """
     inputs = {ds: bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()}
-    inputs["bars"] = bronze_partitions("stocks_daily")
+    inputs["bars"] = [ancient(p) for p in sorted(_held_partitions("stocks_daily"))]
     return inputs
 
 
@@ -561,14 +564,6 @@ def summary_inputs():
         p for ds in sorted({t.dataset for t in RUN.pulls}) for p in bronze_pulls(ds)
     ]
     return sorted(set(held) | set(pulls) | set(run_targets()))
-
-
-def run_sessions(wildcards):
-    return list(RUN.sessions)
-
-
-def run_datasets(wildcards):
-    return list(RUN.datasets)
 
 
 def get_final_output():

@@ -64,7 +64,5 @@ rule report_assets:
         mem_mb=500,
     params:
         lake=lake_root,
-        sessions=run_sessions,
-        datasets=run_datasets,
     script:
         "../scripts/report_assets.py"

@@ -5,8 +5,6 @@ from quantmini.jobs import report_assets
 report_assets(
     config=snakemake.config,
     lake_root=snakemake.params.lake,
-    sessions=list(snakemake.params.sessions),
-    datasets=list(snakemake.params.datasets),
     outputs=dict(snakemake.output.items()),
     log_file=snakemake.log[0],
 )
