@@ -15,14 +15,14 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import yaml
+
+from sandbox import scratch  # bench/sandbox.py: this folder is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -71,8 +71,7 @@ def main() -> int:
     ap.add_argument("--start", default="2023-01-03")
     ap.add_argument("--end", default="2023-12-29")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="qm-bench-cluster-"))
-    try:
+    with scratch("qm-bench-cluster-") as work:
         grouped = REPO / "profiles" / "slurm"
         plain = work / "slurm-ungrouped"
         plain.mkdir()
@@ -85,8 +84,6 @@ def main() -> int:
                   "ungrouped": run(plain, work / "b", args)}
         report["submission_ratio"] = round(report["grouped"]["submissions"] / report["ungrouped"]["submissions"], 4)
         print(json.dumps(report, indent=2))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -17,6 +17,31 @@ sys.path.insert(0, str(REPO))
 from quantmini.sandbox.control import free_port  # noqa: E402
 
 
+def timed(fn, repeat: int) -> tuple[float, object]:
+    """Median seconds of ``repeat`` calls of ``fn``, and its last result."""
+    import statistics
+
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+@contextlib.contextmanager
+def scratch(prefix: str) -> Iterator[Path]:
+    """A temporary folder for one benchmark, removed after it whatever happens."""
+    import shutil
+    import tempfile
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class BenchSandbox:
     s3_endpoint: str

@@ -19,10 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +32,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from quantmini import silver  # noqa: E402
 from quantmini.silver.corporate_actions import SCHEMA  # noqa: E402
+from sandbox import scratch, timed  # noqa: E402  (bench/sandbox.py: this folder is on sys.path)
 
 
 def dividends(tickers: int, per_ticker: int) -> pa.Table:
@@ -56,15 +54,6 @@ def dividends(tickers: int, per_ticker: int) -> pa.Table:
     return silver.conform(table, SCHEMA)
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tickers", type=int, default=12000)
@@ -73,8 +62,7 @@ def main() -> int:
     args = ap.parse_args()
     import polars as pl
 
-    work = Path(tempfile.mkdtemp(prefix="qm-bench-silver-"))
-    try:
+    with scratch("qm-bench-silver-") as work:
         table = dividends(args.tickers, args.per_ticker)
         ours = work / "event_type=dividend" / "data.parquet"
         t = time.perf_counter()
@@ -116,8 +104,6 @@ def main() -> int:
             "guide_layout_files": args.tickers,
         }
         print(json.dumps(report, indent=2))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

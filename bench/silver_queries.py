@@ -25,9 +25,7 @@ import argparse
 import datetime as dt
 import json
 import random
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +38,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from quantmini import silver  # noqa: E402
 from quantmini.silver import corporate_actions as ca  # noqa: E402
 from quantmini.silver import point_in_time as pit  # noqa: E402
-from silver_lookup import timed  # noqa: E402  (this folder is on sys.path when run as a script)
+from sandbox import scratch, timed  # noqa: E402  (bench/sandbox.py: this folder is on sys.path)
 
 GUIDE_MS = {"single_ticker": "5-10", "portfolio_10": "50-100", "one_event_type": "100-200", "full_scan": "500-1000"}
 
@@ -114,8 +112,7 @@ def main() -> int:
     import duckdb
     import polars as pl
 
-    work = Path(tempfile.mkdtemp(prefix="qm-bench-queries-"))
-    try:
+    with scratch("qm-bench-queries-") as work:
         tickers = names(args.tickers)
         root = work / "silver" / "corporate_actions"
         rows = build_actions(root, tickers)
@@ -159,8 +156,6 @@ def main() -> int:
                                    "read_only_ms_baseline": round(read_only * 1000, 2),
                                    "ratio_to_read": round(lookup / read_only, 2)}
         print(json.dumps(report, indent=2))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -104,7 +104,7 @@ def _window(args: argparse.Namespace, config: dict):
             config[key] = getattr(args, key)
     if getattr(args, "days_back", None):
         config["days_back"] = args.days_back
-    return settings._resolve_flatfiles(config)
+    return settings.resolve_window(config)
 
 
 def _cmd_config_show(args: argparse.Namespace) -> int:
@@ -221,9 +221,7 @@ def _cmd_quality(args: argparse.Namespace) -> int:
         print(f"quantmini quality: {exc}", file=sys.stderr)
         return 2
     datasets = list(args.datasets or plan.datasets)
-    thresholds = quality.Thresholds.from_config(config)
-    checks = quality.evaluate(plan.lake, list(plan.sessions), datasets, thresholds,
-                              publish_time=str(config.get("publish_time", "11:00")))
+    checks = quality.evaluate_config(plan.lake, config, list(plan.sessions), datasets)
     quality.write_reports(plan.lake, checks, list(plan.sessions), datasets)
     if args.json:
         print(json.dumps([c.__dict__ for c in checks], indent=2, default=str))

@@ -241,12 +241,9 @@ def fundamental_tickers(config: dict, reference: str | None) -> list[str]:
         return configured
     if not reference:
         raise ValueError("config key 'fundamental_tickers' is empty and no reference tickers pull was given")
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    from .rest.reference import active_common_stocks
 
-    table = pq.read_table(reference, columns=["ticker", "type", "active"])
-    keep = pc.and_(pc.equal(table["type"], "CS"), pc.equal(table["active"], True))
-    return sorted(set(table.filter(keep)["ticker"].to_pylist()))
+    return sorted(active_common_stocks(reference))
 
 
 def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, window: str, output: str,
@@ -376,14 +373,13 @@ def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_fil
 
     setup_logging(log_file)
     lake = Lake(lake_root)
-    plan = settings._resolve_flatfiles(dict(config))
+    plan = settings.resolve_window(dict(config))
     sessions, datasets = list(plan.sessions), list(plan.datasets)
     sidecars = list(iter_sidecars(lake.metadata_root()))
     report.records_plot(sidecars, outputs["records"])
     report.runtime_plot(sidecars, outputs["runtime"])
     report.api_plot(sidecars, outputs["api"])
-    checks = quality.evaluate(lake, sessions, datasets, quality.Thresholds.from_config(config),
-                              publish_time=str(config.get("publish_time", "11:00")))
+    checks = quality.evaluate_config(lake, config, sessions, datasets)
     report.quality_table(checks, outputs["quality"])
     found = gaps.find(lake, datasets or None, gold_features=bool(config.get("gold_features", True)),
                       first_dates=config.get("dataset_start"))

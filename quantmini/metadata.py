@@ -138,17 +138,20 @@ class JobRecorder:
         return sidecar
 
 
-def iter_sidecars(metadata_root: str | Path) -> Iterator[Sidecar]:
+def iter_sidecars(metadata_root: str | Path, layers: tuple[str, ...] | None = None) -> Iterator[Sidecar]:
+    """Every job record, or only those of ``layers`` (a check of landing and bronze need not
+    parse the gold and silver records of years of sessions)."""
     root = Path(metadata_root)
     if not root.is_dir():
         return
-    for path in sorted(root.glob("*/*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.json")):
-        if path.relative_to(root).parts[0] == "quality":  # check reports (quantmini.quality), not job records
-            continue
-        try:
-            yield Sidecar.from_json(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise ValueError(f"unreadable sidecar {path}: {exc}") from exc
+    # quality/ holds check reports (quantmini.quality), not job records
+    names = layers or sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "quality")
+    for layer in sorted(names):
+        for path in sorted((root / layer).glob("*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.json")):
+            try:
+                yield Sidecar.from_json(json.loads(path.read_text()))
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise ValueError(f"unreadable sidecar {path}: {exc}") from exc
 
 
 @dataclass

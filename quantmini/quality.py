@@ -176,14 +176,13 @@ def bad_prints(day, neighbours, pct: float, multiple: float):
 def pending_late(dataset: str, sidecars: list[Sidecar], now: dt.datetime, hours: float, publish_time: str) -> Check:
     """Files still unpublished ``hours`` after they were due (the next calendar day at
     ``publish_time`` New York)."""
-    from .sessions import publication_due
+    from .sessions import hours_overdue
 
     late, waiting = [], []
     for s in sidecars:
         if s.status != "pending":
             continue
-        due = publication_due(dt.date.fromisoformat(s.date), publish_time)
-        overdue = (now - due).total_seconds() / 3600.0
+        overdue = hours_overdue(dt.date.fromisoformat(s.date), now, publish_time)
         (late if overdue > hours else waiting).append(s.date)
     late, waiting = sorted(set(late)), sorted(set(waiting))
     if late:
@@ -209,7 +208,7 @@ def evaluate(lake: Lake, sessions: list[str], datasets: list[str], thresholds: T
     now = now or now_utc()
     if not sessions:
         return []
-    records = _latest(iter_sidecars(lake.metadata_root()))
+    records = _latest(iter_sidecars(lake.metadata_root(), layers=("landing", "bronze")))
     as_of = dt.date.fromisoformat(sessions[-1])
     checks: list[Check] = []
     for ds in datasets:
@@ -234,29 +233,16 @@ def evaluate(lake: Lake, sessions: list[str], datasets: list[str], thresholds: T
     return checks
 
 
-def _reference_tickers(lake: Lake, date: str) -> tuple[set[str], str | None]:
-    """Active common stocks of the latest reference tickers pull on or before ``date``."""
-    import glob
-
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    pulls = sorted(p for p in glob.glob(f"{lake.root}/bronze/tickers/pull_date=*/window=active/part.parquet")
-                   if Path(p).parent.parent.name.split("=", 1)[1] <= date)
-    if not pulls:
-        return set(), None
-    table = pq.read_table(pulls[-1], columns=["ticker", "type", "active"])
-    keep = pc.and_(pc.equal(table["type"], "CS"), pc.equal(table["active"], True))
-    return set(table.filter(keep)["ticker"].to_pylist()), Path(pulls[-1]).parent.parent.name.split("=", 1)[1]
-
-
 def _bar_checks(lake: Lake, dates: list[str], held: list[str], t: Thresholds) -> list[Check]:
     """Coverage and bad prints of stocks_daily, from the bars (five columns per session)."""
     import pandas as pd
     import pyarrow.parquet as pq
 
+    from .rest.reference import active_common_stocks, active_pulls
+
     cols = ["ticker", "open", "high", "low", "close"]
     cache: dict[str, pd.DataFrame] = {}
+    pulls = active_pulls(lake.root)  # listed once; each pull read once (active_common_stocks caches)
 
     def bars(d: str) -> pd.DataFrame:
         if d not in cache:
@@ -266,7 +252,8 @@ def _bar_checks(lake: Lake, dates: list[str], held: list[str], t: Thresholds) ->
     out = []
     for d in dates:
         day = bars(d)
-        ref, ref_date = _reference_tickers(lake, d)
+        ref_date, ref_path = ([x for x in pulls if x[0] <= d] or [(None, None)])[-1]
+        ref = set(active_common_stocks(ref_path)) if ref_path else set()
         out.append(coverage("stocks_daily", d, set(day["ticker"]), ref, t.coverage_min_pct, ref_date))
         before = [h for h in held if h < d][-t.bad_print_neighbours:]
         neighbours = pd.concat([bars(h) for h in before]) if before else day.iloc[0:0]
@@ -283,6 +270,13 @@ def _bar_checks(lake: Lake, dates: list[str], held: list[str], t: Thresholds) ->
             if h < (before[0] if before else d):
                 del cache[h]
     return out
+
+
+def evaluate_config(lake: Lake, config: dict, sessions: list[str], datasets: list[str]) -> list[Check]:
+    """``evaluate`` with the config's thresholds and publication time: the one call the
+    workflow's end-of-run hook, ``quantmini quality`` and the report share."""
+    return evaluate(lake, sessions, datasets, Thresholds.from_config(config),
+                    publish_time=str(config.get("publish_time", "11:00")))
 
 
 def alerts(checks: list[Check]) -> list[Check]:

@@ -119,6 +119,12 @@ def publication_due(session: dt.date, publish_time: str = "11:00") -> dt.datetim
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(NEW_YORK))
 
 
+def hours_overdue(session: dt.date, now: dt.datetime, publish_time: str = "11:00") -> float:
+    """Hours since ``session``'s flat files were due (negative before): the DAG leaves a file
+    out while it is not late, and the quality check alerts once it is."""
+    return (now - publication_due(session, publish_time)).total_seconds() / 3600.0
+
+
 def last_published_session(now: dt.datetime | None = None, publish_time: str = "11:00") -> dt.date:
     """The latest session whose flat files are due by ``now``. Monday's files are due on
     Tuesday at 11:00 New York: a run at 02:00 that Tuesday targets the Friday before, a run

@@ -101,7 +101,7 @@ def _blank(value) -> bool:
 
 
 def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
-    plan = _resolve_flatfiles(config, today)
+    plan = resolve_window(config, today)
     pull_date, pulls = resolve_rest(config, today)
     notice = plan.notice
     if notice and pulls:
@@ -114,7 +114,9 @@ def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
     return RunPlan(plan.sessions, plan.datasets, plan.lake, notice, pull_date, pulls)
 
 
-def _resolve_flatfiles(config: dict, today: dt.datetime | None = None) -> RunPlan:
+def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
+    """The run's flat-file sessions, datasets and lake (no REST schedule): what the workflow
+    builds, and what ``quantmini quality`` and the report check."""
     datasets = config.get("datasets")
     datasets = KNOWN_DATASETS if datasets is None else tuple(datasets)
     for name in datasets:

@@ -214,9 +214,9 @@ def unpublished():
     for ds, d in wanted:
         if FLATFILE_DATASETS[ds].s3_key(d) in objects:
             continue
+        if sessions.hours_overdue(dt.date.fromisoformat(d), now, publish_time) > limit:
+            continue  # late: left in the run, where its job fails loudly
         due = sessions.publication_due(dt.date.fromisoformat(d), publish_time)
-        if (now - due).total_seconds() / 3600 > limit:
-            continue
         out.add((ds, d))
         print(
             f"quantmini: {ds} {d}: not published yet (due {due:%Y-%m-%d %H:%M} New York); "
@@ -601,12 +601,8 @@ def run_quality():
     from quantmini import quality
 
     try:
-        checks = quality.evaluate(
-            RUN.lake,
-            list(RUN.sessions),
-            list(RUN.datasets),
-            quality.Thresholds.from_config(config),
-            publish_time=str(config.get("publish_time", "11:00")),
+        checks = quality.evaluate_config(
+            RUN.lake, config, list(RUN.sessions), list(RUN.datasets)
         )
         quality.write_reports(RUN.lake, checks, list(RUN.sessions), list(RUN.datasets))
     except (
