@@ -38,7 +38,7 @@ demo: setup
 	  "rest_force=[fundamentals,ticker_events]" rate_limit_calls=0
 	$(BIN)/quantmini metadata
 	$(BIN)/quantmini quality --profile profiles/demo --start 2024-06-03 --end 2024-06-28 || \
-	  echo "(one alert, on purpose: the real NVDA bar of 2024-06-10 is a bad print; flagged, kept)"
+	  echo "(quality alerts above: with ../shared the sandbox serves the real NVDA bar of 2024-06-10, a bad print, flagged and kept)"
 	@echo ""
 	@echo "Demo lake: $(CURDIR)/quantlake"
 	@echo "  landing/  raw flat files    quantlake/landing/us_stocks_sip/day_aggs_v1/2024/06/"

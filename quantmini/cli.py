@@ -65,17 +65,21 @@ def _cmd_metadata(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(value: str | None, option: str) -> dt.date | None:
+    """A date argument, or None when absent; a bad one is a ValueError naming the option
+    (``main`` prints it in one line, exit 2)."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{option} {value!r} is not a valid date (YYYY-MM-DD)") from None
+
+
 def _cmd_sessions(args: argparse.Namespace) -> int:
     from .sessions import calendar_bounds, sessions_between
 
-    days = []
-    for name, value in (("start", args.start), ("end", args.end)):
-        try:
-            days.append(dt.date.fromisoformat(value))
-        except ValueError:
-            print(f"quantmini sessions: {name} {value!r} is not a valid date (YYYY-MM-DD)", file=sys.stderr)
-            return 2
-    start, end = days
+    start, end = _date(args.start, "start"), _date(args.end, "end")
     first, last = calendar_bounds()
     if start < first or end > last:
         print(f"quantmini sessions: the XNYS calendar covers {first} .. {last}", file=sys.stderr)
@@ -138,8 +142,7 @@ def _find_gaps(args: argparse.Namespace, config: dict):
     from . import gaps
 
     lake = Lake(resolve_lake_root(config.get("lake_root")))
-    start = dt.date.fromisoformat(args.start) if args.start else None
-    end = dt.date.fromisoformat(args.end) if args.end else None
+    start, end = _date(args.start, "--start"), _date(args.end, "--end")
     found = gaps.find(lake, args.datasets or config.get("datasets"), start, end,
                       gold_features=bool(config.get("gold_features", True)), first_dates=config.get("dataset_start"))
     return lake, found
@@ -277,26 +280,29 @@ def _polygon_pulls(args: argparse.Namespace, pull_date: dt.date) -> list[tuple[s
     windows the scheduled workflow names, so the partition is the one it would write."""
     from .rest.windows import Window
 
-    def day(value, name):
-        try:
-            return dt.date.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} {value!r} is not a valid date (YYYY-MM-DD)") from None
-
     if args.what == "fundamentals":
-        start = day(args.filing_date_gte, "--filing-date-gte")
-        end = day(args.filing_date_lte, "--filing-date-lte") if args.filing_date_lte else pull_date
+        start = _date(args.filing_date_gte, "--filing-date-gte")
+        end = _date(args.filing_date_lte, "--filing-date-lte") if args.filing_date_lte else pull_date
         return [("fundamentals", Window(args.timeframe, start, end))]
     if args.what == "corporate-actions":
-        window = Window(None, day(args.start_date, "--start-date"), day(args.end_date, "--end-date"))
+        window = Window(None, _date(args.start_date, "--start-date"), _date(args.end_date, "--end-date"))
         names = ["dividends", "splits"] + (["ipos"] if args.include_ipos else [])
         return [(n, window) for n in names]
     if args.what == "ticker-events":
         return [("ticker_events", Window("all"))]
     if args.what == "short-data":
-        return [("short_interest", Window(None, day(args.settlement_date_gte, "--settlement-date-gte"), pull_date)),
-                ("short_volume", Window(None, day(args.date_gte, "--date-gte"), pull_date))]
+        return [("short_interest", Window(None, _date(args.settlement_date_gte, "--settlement-date-gte"), pull_date)),
+                ("short_volume", Window(None, _date(args.date_gte, "--date-gte"), pull_date))]
     raise ValueError(f"unknown command {args.what!r}")
+
+
+def _checked(pulls: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """Refuse a reversed window before any request or record is made."""
+    for _, window in pulls:
+        if window.start is not None and window.end < window.start:
+            raise ValueError(f"the window starts {window.start} after it ends {window.end} "
+                             "(check the date options and --pull-date)")
+    return pulls
 
 
 def _cmd_polygon(args: argparse.Namespace) -> int:
@@ -309,10 +315,10 @@ def _cmd_polygon(args: argparse.Namespace) -> int:
     lake = Lake(resolve_lake_root(config.get("lake_root")))
     if args.tickers:
         config["fundamental_tickers"] = list(args.tickers)
-    pull_date = dt.date.fromisoformat(args.pull_date) if args.pull_date else today_new_york()
+    pull_date = _date(args.pull_date, "--pull-date") or today_new_york()
     if args.what == "financial-ratios":
         return _polygon_ratios(lake)
-    pulls = _polygon_pulls(args, pull_date)
+    pulls = _checked(_polygon_pulls(args, pull_date))
     progress = Progress(len(pulls), f"quantmini polygon {args.what}")
     status = 0
     try:
@@ -393,7 +399,7 @@ def _cmd_as_of(args: argparse.Namespace) -> int:
 
     config = _config(args)
     lake = Lake(resolve_lake_root(config.get("lake_root")))
-    day = dt.date.fromisoformat(args.date)
+    day = _date(args.date, "date")
     path = Path(lake.silver("fundamentals_pit", f"timeframe={args.timeframe}"))
     if not path.exists():
         print(f"quantmini as-of: {path} does not exist: run the workflow with a fundamentals pull first", file=sys.stderr)
@@ -576,8 +582,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (ProfileError, OSError, ValueError) as exc:
-        # A missing profile, an unreadable file, a bad date: one line, no traceback.
-        print(f"quantmini {args.command}: {exc}", file=sys.stderr)
+        # A missing profile, an unreadable file, a bad date: one line, no traceback (and no
+        # URL or header that could carry a credential: messages pass through redact).
+        from .secrets import redact
+
+        print(f"quantmini {args.command}: {redact(str(exc))}", file=sys.stderr)
         return 2
 
 

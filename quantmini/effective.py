@@ -69,7 +69,11 @@ def load(profile: str | None = None, overrides: list[str] | None = None) -> dict
         except ValueError as exc:
             raise ProfileError(f"--config: {exc}") from None
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
-    return settings.coerce_booleans(config, schema)
+    settings.coerce_booleans(config, schema)
+    problem = settings.schema_error(config, schema)  # the same check, and line, as the workflow's
+    if problem:
+        raise ProfileError(problem)
+    return config
 
 
 def masked(config: dict) -> dict:

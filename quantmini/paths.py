@@ -137,7 +137,7 @@ def migrate_hive_dates(root: str | Path) -> int:
                 try:
                     path.rmdir()
                 except OSError:
-                    raise RuntimeError(f"{path} and {dest} both hold the same files: remove one, then migrate again") from None
+                    raise ValueError(f"{path} and {dest} both hold the same files: remove one, then migrate again") from None
             else:
                 os.replace(path, dest)
             renamed += 1

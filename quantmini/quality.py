@@ -344,6 +344,7 @@ def format_checks(checks: list[Check]) -> str:
             c = group[0]
             lines.append(f"  {c.status:<7} {c.line}")
         else:
-            statuses = sorted({c.status for c in group})
-            lines.append(f"  {'/'.join(statuses):<7} {ds}: {name}: {len(group)} sessions, {group[0].date} .. {group[-1].date}")
+            counts = ", ".join(f"{sum(c.status == s for c in group)} {s}" for s in (OK, SKIPPED) if any(c.status == s for c in group))
+            status = group[0].status if len({c.status for c in group}) == 1 else "mixed"
+            lines.append(f"  {status:<7} {ds}: {name}: {group[0].date} .. {group[-1].date}: {counts}")
     return "\n".join(lines)

@@ -80,6 +80,10 @@ def sessions_back(end: dt.date, count: int) -> list[dt.date]:
     return [dt.date.fromordinal(o) for o in ords[max(0, j - count) : j]]
 
 
+class ClockError(ValueError):
+    """``QUANTMINI_NOW`` is set to something that is not a time."""
+
+
 def now_utc() -> dt.datetime:
     """The current time, or ``QUANTMINI_NOW`` (ISO 8601) when set: what "today", "the latest
     published session" and "late" mean is then reproducible (tests, replays of a past night)."""
@@ -90,7 +94,7 @@ def now_utc() -> dt.datetime:
         try:
             when = dt.datetime.fromisoformat(fixed)
         except ValueError:
-            raise ValueError(f"QUANTMINI_NOW {fixed!r} is not an ISO 8601 time (e.g. 2024-06-28T16:00:00+00:00)") from None
+            raise ClockError(f"QUANTMINI_NOW {fixed!r} is not an ISO 8601 time (e.g. 2024-06-28T16:00:00+00:00)") from None
         return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
     return dt.datetime.now(dt.timezone.utc)
 

@@ -189,6 +189,21 @@ def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
     return out
 
 
+def schema_error(config: dict, schema: dict) -> str | None:
+    """The first way ``config`` breaks the JSON schema, as one line naming the key (None when
+    it matches): the workflow's message, and the ``quantmini`` commands' that read config."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    err = errors[0]
+    key = ".".join(str(p) for p in err.path) or "(top level)"
+    if err.validator == "additionalProperties":
+        return f"config: {err.message} (see config/schema.yaml for the known keys)"
+    return f"config key '{key}': {err.message}"
+
+
 BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 

@@ -8,7 +8,6 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
-import jsonschema
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -29,22 +28,6 @@ def _config_error(message):
     sys.exit(f"quantmini: {message}")
 
 
-def _schema_error(cfg, schema_path):
-    with open(schema_path) as fh:
-        schema = yaml.safe_load(fh)
-    errors = sorted(
-        jsonschema.Draft202012Validator(schema).iter_errors(cfg),
-        key=lambda e: list(e.path),
-    )
-    if not errors:
-        return "config does not match config/schema.yaml"
-    err = errors[0]
-    key = ".".join(str(p) for p in err.path) or "(top level)"
-    if err.validator == "additionalProperties":
-        return f"config: {err.message} (see config/schema.yaml for the known keys)"
-    return f"config key '{key}': {err.message}"
-
-
 SCHEMA = workflow.source_path("../config/schema.yaml")
 
 with open(SCHEMA) as _fh:
@@ -53,11 +36,12 @@ with open(SCHEMA) as _fh:
 try:
     validate(config, schema=SCHEMA)
 except WorkflowError:
-    _config_error(_schema_error(config, SCHEMA))
+    with open(SCHEMA) as _fh:
+        _config_error(settings.schema_error(config, yaml.safe_load(_fh)))
 
 try:
     RUN = settings.resolve(config)
-except settings.ConfigError as exc:
+except (settings.ConfigError, sessions.ClockError) as exc:
     _config_error(str(exc))
 
 LAKE = RUN.lake.root

@@ -155,3 +155,46 @@ def test_make_demo_takes_the_sandbox_ports_from_variables():
     runs = [line for line in lines if "snakemake --profile profiles/demo" in line]
     assert len(runs) == 3 and all("s3_endpoint=http://127.0.0.1:9555 rest_base_url=http://127.0.0.1:9556" in r for r in runs)
     assert "8555" not in proc.stdout and "8556" not in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gaps", "--start", "2024-13-01"], "quantmini gaps: --start '2024-13-01' is not a valid date (YYYY-MM-DD)"),
+    (["as-of", "2024-02-30", "AAPL"], "quantmini as-of: date '2024-02-30' is not a valid date (YYYY-MM-DD)"),
+    (["polygon", "ticker-events", "AAPL", "--pull-date", "June 3"],
+     "quantmini polygon: --pull-date 'June 3' is not a valid date (YYYY-MM-DD)"),
+    (["polygon", "corporate-actions", "--start-date", "2024-09-12", "--end-date", "2024-05-15"],
+     "quantmini polygon: the window starts 2024-09-12 after it ends 2024-05-15 (check the date options and --pull-date)"),
+    (["quality", "--config", "publish_time=29:00"],
+     "quantmini quality: config key 'publish_time': '29:00' does not match '^([01][0-9]|2[0-3]):[0-5][0-9]$'"),
+    (["gaps", "--config", "dataset_start={stocks_daily: soon}"],
+     "quantmini gaps: config key 'dataset_start.stocks_daily': 'soon' does not match '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'"),
+])
+def test_bad_command_input_is_one_line_naming_it_and_writes_nothing(tmp_path, args, message):
+    from .conftest import workflow_env
+
+    proc = subprocess.run([QUANTMINI, *args], capture_output=True, text=True, cwd=tmp_path,
+                          env=workflow_env({"QUANTLAKE_ROOT": str(tmp_path / "lake")}))
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [message], proc.stderr
+    assert not (tmp_path / "lake").exists() and not (tmp_path / "logs").exists()
+
+
+def test_a_bad_clock_override_is_one_line(tmp_path, sandbox):
+    proc = run_workflow(tmp_path, sandbox, "-n", config={"date": ""}, env={"QUANTMINI_NOW": "yesterday"}, check=False)
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
+    assert proc.returncode != 0 and lines == [
+        "quantmini: QUANTMINI_NOW 'yesterday' is not an ISO 8601 time (e.g. 2024-06-28T16:00:00+00:00)"], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_migrate_layout_refuses_a_conflict_in_one_line(tmp_path):
+    from .conftest import workflow_env
+
+    for name in ("month=06", "month=6"):
+        d = tmp_path / "bronze" / "stocks_daily" / "year=2024" / name / "day=3"
+        d.mkdir(parents=True)
+        (d / "part.parquet").write_bytes(name.encode())
+    proc = subprocess.run([QUANTMINI, "migrate-layout"], capture_output=True, text=True,
+                          env=workflow_env({"QUANTLAKE_ROOT": str(tmp_path)}))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
+    assert "both hold the same files" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "bronze" / "stocks_daily" / "year=2024" / "month=06" / "day=3" / "part.parquet").read_bytes() == b"month=06"
