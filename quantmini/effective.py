@@ -79,13 +79,19 @@ def load(profile: str | None = None, overrides: list[str] | None = None) -> dict
 def masked(config: dict) -> dict:
     """The config with every value that could be a secret masked, and for each credential
     variable named by the config whether the environment sets it (never its value)."""
+    from .secrets import MissingCredential, get_credential, redact
+
     out = {}
     for key, value in config.items():
         if key.endswith("_env") and isinstance(value, str):
-            state = "set" if os.environ.get(value) or os.environ.get(f"{value}_FILE") else "NOT SET"
+            try:  # read (and so registered for redaction), never shown
+                state = "set" if get_credential(value, required=False) else "NOT SET"
+            except MissingCredential as exc:
+                state = f"NOT SET: {exc}"
             out[key] = f"{value} ({state})"
         elif any(w in key.lower() for w in SECRET_WORDS) and value not in (None, ""):
             out[key] = "****"
         else:
             out[key] = value
-    return out
+    # a credential pasted into another value (an endpoint URL with ?apiKey=...) is masked too
+    return {k: redact(v) if isinstance(v, str) else v for k, v in out.items()}

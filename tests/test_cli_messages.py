@@ -198,3 +198,15 @@ def test_migrate_layout_refuses_a_conflict_in_one_line(tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
     assert "both hold the same files" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "bronze" / "stocks_daily" / "year=2024" / "month=06" / "day=3" / "part.parquet").read_bytes() == b"month=06"
+
+
+def test_config_show_masks_a_key_pasted_into_a_url(tmp_path):
+    from .conftest import API_KEY, workflow_env
+
+    proc = subprocess.run([QUANTMINI, "config", "show", "--config",
+                           f"rest_base_url=https://api.example.com/v3?apiKey=pasted-{API_KEY}",
+                           f"s3_endpoint=https://{API_KEY}.example.com"],
+                          capture_output=True, text=True, cwd=tmp_path, env=workflow_env())
+    assert proc.returncode == 0, proc.stderr
+    assert API_KEY not in proc.stdout and "pasted" not in proc.stdout
+    assert "rest_base_url: https://api.example.com/v3?apiKey=***" in proc.stdout.splitlines()
