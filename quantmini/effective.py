@@ -8,7 +8,6 @@ then ``--config`` key by key; values parsed by Snakemake's own ``parse_config``.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml

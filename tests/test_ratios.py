@@ -9,7 +9,6 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 

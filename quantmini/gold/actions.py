@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
+
+from ..silver.corporate_actions import CASH_DIVIDEND_TYPES  # regular and special cash
 
 BASES = ("total", "split")  # total return (splits and dividends) or price return (splits only)
-CASH_DIVIDEND_TYPES = ("CD", "SC", None)  # regular and special cash; LT/ST are fund capital gains
 
 
 @dataclass(frozen=True)

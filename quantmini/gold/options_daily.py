@@ -25,12 +25,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from . import blackscholes as bs
-from .actions import CASH_DIVIDEND_TYPES
+from ..silver.corporate_actions import REGULAR_DIVIDEND_TYPES
 
-REGULAR_DIVIDEND_TYPES = tuple(t for t in CASH_DIVIDEND_TYPES if t != "SC")  # specials are one-off
 YIELD_DAYS = 365
 
 

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from ..paths import Lake
-from .pulls import Pull
+from .pulls import read_ordered
 
 DATED = {"dividends": "ex_dividend_date", "splits": "execution_date", "ipos": "listing_date"}
 KEYED = {"fundamentals": ["ticker", "period_end", "filing_date", "timeframe"],
@@ -40,20 +39,6 @@ class Plan:
     dataset: str
     keep: tuple[str, ...]
     superseded: tuple[str, ...]
-
-
-def _order(paths: list[str]) -> list[Pull]:
-    """Pulls in silver's order (pull date, pull time, path), as silver.pulls.load ranks them."""
-    import datetime as dt
-
-    epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    pulls = []
-    for p in paths:
-        pull = Pull.from_path(p)
-        stats = pq.read_table(p, columns=["pulled_at"]).column("pulled_at")
-        pulled_at = max((v for v in stats.to_pylist() if v is not None), default=None)
-        pulls.append((pull.pull_date, pulled_at or epoch, pull.path.as_posix(), pull))
-    return [x[3] for x in sorted(pulls, key=lambda x: x[:3])]
 
 
 def _covered(start, end, windows: list[tuple]) -> bool:
@@ -73,15 +58,15 @@ def _covered(start, end, windows: list[tuple]) -> bool:
 
 def plan(dataset: str, paths: list[str]) -> Plan:
     """Which of ``paths`` (one dataset's pulls) are superseded by the others."""
-    ordered = _order(paths)
     superseded = []
     if dataset in DATED:
         column = DATED[dataset]
+        ordered = read_ordered(paths, ["pulled_at", column])
         later: list[tuple] = []
-        for pull in reversed(ordered):  # newest first: ``later`` holds the windows after this pull
+        for pull, frame in reversed(ordered):  # newest first: ``later`` holds the windows after this pull
             w = pull.window
             if w.start is not None and later:
-                dates = pq.read_table(pull.path, columns=[column]).column(column).to_pylist()
+                dates = frame[column].to_list()
                 spans = [(w.start, w.end)] + [(d, d) for d in dates if d is not None]
                 if None not in dates and all(_covered(s, e, later) for s, e in spans):
                     superseded.append(pull)
@@ -89,16 +74,17 @@ def plan(dataset: str, paths: list[str]) -> Plan:
                 later.append((w.start, w.end))
     elif dataset in KEYED:
         key = KEYED[dataset]
+        ordered = read_ordered(paths, ["pulled_at", *key])
         seen: pl.DataFrame | None = None
-        for pull in reversed(ordered):
-            keys = pl.from_arrow(pq.read_table(pull.path, columns=key)).unique()
+        for pull, frame in reversed(ordered):
+            keys = frame.select(key).unique()
             if seen is not None and keys.height and keys.join(seen, on=key, how="anti", nulls_equal=True).height == 0:
                 superseded.append(pull)
             seen = keys if seen is None else pl.concat([seen, keys]).unique()
     else:
         raise ValueError(f"compaction: {dataset!r} is not a silver source ({', '.join(DATASETS)})")
     gone = {p.path.as_posix() for p in superseded}
-    return Plan(dataset, tuple(p.path.as_posix() for p in ordered if p.path.as_posix() not in gone),
+    return Plan(dataset, tuple(p.path.as_posix() for p, _ in ordered if p.path.as_posix() not in gone),
                 tuple(sorted(gone)))
 
 

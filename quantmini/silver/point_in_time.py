@@ -126,9 +126,13 @@ def attach(frame: pl.DataFrame, table, columns: list[str] | None = None, date_co
     """``frame`` (any rows with ``ticker`` and a date column, e.g. bronze or gold stocks
     daily) with the fundamentals known on each row's date: the latest period's latest
     version known then (``known_date`` <= the row's date; null before the first filing)."""
-    keep = columns or [c for c in (*CONCEPT_COLUMNS, *RATIOS)]
-    right = states(table).select("ticker", "known_date", "period_end", "fiscal_year", "fiscal_period", "filing_date",
-                                 "known_rule", *keep)
+    return _attach_states(frame, states(table), columns or [*CONCEPT_COLUMNS, *RATIOS], date_column, prefix)
+
+
+def _attach_states(frame: pl.DataFrame, st: pl.DataFrame, keep: list[str], date_column: str = "date",
+                   prefix: str = "") -> pl.DataFrame:
+    right = st.select("ticker", "known_date", "period_end", "fiscal_year", "fiscal_period", "filing_date",
+                      "known_rule", *keep)
     if prefix:
         right = right.rename({c: f"{prefix}{c}" for c in right.columns if c not in ("ticker", "known_date")})
     left = frame.with_row_index("_row").sort(date_column)
@@ -163,19 +167,19 @@ def valuation(frame: pl.DataFrame, table, splits: pl.DataFrame | None = None, di
 
     ``splits`` and ``dividends`` are silver corporate-actions rows (``ticker``, ``event_date``,
     ``split_ratio`` / ``div_cash_amount``, ``div_type``), flagged rows already left out."""
-    known = attach(frame.with_row_index("_orig"), table,
-                   columns=["basic_shares_outstanding", "diluted_shares_outstanding", "total_equity"])
-    st = states(table).select("ticker", "known_date", *TTM_ITEMS)
-    known = known.sort(date_column).join_asof(st.sort("known_date"), left_on=date_column, right_on="known_date",
-                                              by="ticker", strategy="backward", check_sortedness=False,
-                                              suffix="_ttm_state")
+    from .corporate_actions import REGULAR_DIVIDEND_TYPES
+
+    known = _attach_states(frame.with_row_index("_orig"), states(table),
+                           ["basic_shares_outstanding", "diluted_shares_outstanding", "total_equity", *TTM_ITEMS],
+                           date_column)
     by_ticker: dict[str, list[tuple[dt.date, float]]] = {}
     if splits is not None and splits.height:
         for t, ex, ratio in splits.select("ticker", "event_date", "split_ratio").drop_nulls().iter_rows():
             by_ticker.setdefault(t, []).append((ex, float(ratio)))
     divs: dict[str, list[tuple[dt.date, float]]] = {}
     if dividends is not None and dividends.height:
-        regular = dividends.filter(pl.col("div_type").is_null() | pl.col("div_type").is_in(["CD", "LT", "ST"]))
+        types = [t for t in REGULAR_DIVIDEND_TYPES if t is not None]
+        regular = dividends.filter(pl.col("div_type").is_null() | pl.col("div_type").is_in(types))
         for t, ex, cash in regular.select("ticker", "event_date", "div_cash_amount").drop_nulls().iter_rows():
             divs.setdefault(t, []).append((ex, float(cash)))
     factors, yields = [], []

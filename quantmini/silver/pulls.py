@@ -52,19 +52,25 @@ class PullSet:
     windows: pl.DataFrame  # _seq, _window_start, _window_end
 
 
+def read_ordered(paths: list[str | Path], columns: list[str] | None = None) -> list[tuple[Pull, pl.DataFrame]]:
+    """Each pull with its rows (``columns`` of them; include ``pulled_at`` to order by it), in
+    silver's order: pull date, then pull time, then path. One read per file."""
+    loaded = []
+    for p in (Pull.from_path(p) for p in paths):
+        frame = pl.from_arrow(pq.read_table(p.path, columns=columns))
+        pulled_at = frame["pulled_at"].max() if "pulled_at" in frame.columns and frame.height else None
+        loaded.append((p, pulled_at, frame))
+    epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    loaded.sort(key=lambda x: (x[0].pull_date, x[1] or epoch, x[0].path.as_posix()))
+    return [(p, frame) for p, _, frame in loaded]
+
+
 def load(paths: list[str | Path], columns: list[str] | None = None) -> PullSet:
     """All rows of the given partitions with ``_pull_date``, ``_window_start``/``_window_end``
     (null for label windows such as ``active`` or ``all``) and ``_seq``: the pull's rank by
     pull date, then pull time (two pulls of one date: the 1st of a month's backfill and daily
     window), then path."""
-    loaded = []
-    for p in (Pull.from_path(p) for p in paths):
-        table = pq.read_table(p.path, columns=columns)
-        frame = pl.from_arrow(table)
-        pulled_at = frame["pulled_at"].max() if "pulled_at" in frame.columns and frame.height else None
-        loaded.append((p, pulled_at, frame))
-    epoch = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-    loaded.sort(key=lambda x: (x[0].pull_date, x[1] or epoch, x[0].path.as_posix()))
+    loaded = read_ordered(paths, columns)
     frames = [
         frame.with_columns(
             pl.lit(p.pull_date, pl.Date).alias("_pull_date"),
@@ -72,10 +78,10 @@ def load(paths: list[str | Path], columns: list[str] | None = None) -> PullSet:
             pl.lit(p.window.end, pl.Date).alias("_window_end"),
             pl.lit(seq, pl.UInt32).alias("_seq"),
         )
-        for seq, (p, _, frame) in enumerate(loaded)
+        for seq, (p, frame) in enumerate(loaded)
     ]
     dated = pl.DataFrame(
-        [(seq, p.window.start, p.window.end) for seq, (p, _, _) in enumerate(loaded) if p.window.start is not None],
+        [(seq, p.window.start, p.window.end) for seq, (p, _) in enumerate(loaded) if p.window.start is not None],
         schema={"_seq": pl.UInt32, "_window_start": pl.Date, "_window_end": pl.Date},
         orient="row",
     )
