@@ -184,9 +184,10 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     every = [d.isoformat() for d in sessions_between(dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1]))]
     # Stretches of consecutive sessions, so a gap in January and one in June are two short
     # runs, not one over everything held between them.
+    position = {d: i for i, d in enumerate(every)}
     stretches, run = [], [days[0]]
     for d in days[1:]:
-        if every.index(d) == every.index(run[-1]) + 1:
+        if position[d] == position[run[-1]] + 1:
             run.append(d)
         else:
             stretches.append(run)
