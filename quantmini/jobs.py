@@ -21,6 +21,7 @@ from .flatfiles import FlatFileMissing
 from .metadata import JobRecorder
 from .paths import Lake
 from .secrets import RedactingFilter, redact
+from .store import sync_sidecars_from_env
 
 log = logging.getLogger("quantmini")
 
@@ -227,6 +228,7 @@ def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options
 def metadata_summary(lake_root: str, output: str, log_file: str) -> None:
     setup_logging(log_file)
     lake = Lake(lake_root)
+    sync_sidecars_from_env(lake_root)
     summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
     metadata.write_watermarks(lake, summaries)
     atomic.write_text(output, metadata.summary_tsv(summaries))
@@ -374,6 +376,7 @@ def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_fil
     setup_logging(log_file)
     lake = Lake(lake_root)
     plan = settings.resolve_window(dict(config))
+    sync_sidecars_from_env(lake_root)
     sessions, datasets = list(plan.sessions), list(plan.datasets)
     sidecars = list(iter_sidecars(lake.metadata_root()))
     report.records_plot(sidecars, outputs["records"])

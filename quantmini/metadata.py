@@ -135,6 +135,9 @@ class JobRecorder:
         with atomic.atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(sidecar.to_json(), indent=2) + "\n")
             crash_point("sidecar.mid_write")  # written, not yet renamed into place
+        from .store import mirror_sidecar
+
+        mirror_sidecar(self.path, self.layer)  # beside its layer when the lake is in a store
         return sidecar
 
 

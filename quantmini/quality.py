@@ -22,6 +22,7 @@ from pathlib import Path
 from . import atomic
 from .metadata import Sidecar, iter_sidecars
 from .paths import Lake, split_date
+from .store import readable
 
 OK, ALERT, SKIPPED = "ok", "alert", "skipped"
 
@@ -246,7 +247,7 @@ def _bar_checks(lake: Lake, dates: list[str], held: list[str], t: Thresholds) ->
 
     def bars(d: str) -> pd.DataFrame:
         if d not in cache:
-            cache[d] = pq.read_table(lake.bronze("stocks_daily", d), columns=cols).to_pandas()
+            cache[d] = pq.read_table(readable(lake.bronze("stocks_daily", d)), columns=cols).to_pandas()
         return cache[d]
 
     out = []

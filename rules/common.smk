@@ -13,6 +13,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from quantmini import corrections, guard, sessions, settings
+from quantmini import store as lake_store
 from quantmini.gold import FEATURE_DATASETS as GOLD_FEATURE_DATASETS
 from quantmini.gold.actions import ActionIndex
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
@@ -54,6 +55,70 @@ os.environ.update(
 
 if RUN.notice:
     print(RUN.notice, file=sys.stderr)
+
+
+def _lake_store():
+    """The object store holding the lake's landing, bronze and silver layers when the run
+    has a default storage provider (quantmini/store.py), else None: a lake on disk. Its jobs
+    learn it from the environment set here; the sidecars recorded on any node are mirrored
+    down first, so what reads them (corrections, summary, quality) sees the whole lake.
+    """
+    provider = workflow.storage_settings.default_storage_provider
+    if not provider:
+        return None
+    if provider != "s3":
+        _config_error(
+            f"--default-storage-provider {provider}: the lake's object store must be s3"
+        )
+    s3 = workflow.storage_provider_settings["s3"].get_settings()
+    try:
+        store = lake_store.LakeStore.parse(
+            workflow.storage_settings.default_storage_prefix or "", s3.endpoint_url
+        )
+        store.key(LAKE)
+    except lake_store.StoreError as exc:
+        _config_error(str(exc))
+    os.environ[lake_store.STORE_ENV] = store.url
+    os.environ[lake_store.CACHE_ENV] = f"{LAKE}/.quantmini/store-cache"
+    if s3.endpoint_url:
+        os.environ[lake_store.ENDPOINT_ENV] = s3.endpoint_url
+    for var, value in (
+        (lake_store.ACCESS_ENV, s3.access_key),
+        (lake_store.SECRET_ENV, s3.secret_key),
+    ):
+        if value:
+            os.environ[var] = value
+    try:
+        lake_store.sync_sidecars(store, LAKE)
+    except Exception as exc:  # noqa: BLE001 - one line, credentials redacted
+        _config_error(f"object store {store.url}: {redact(str(exc))}")
+    return store
+
+
+STORE = _lake_store()
+
+
+@lru_cache(maxsize=None)
+def _stored():
+    """The stored layers' objects (path -> size, ETag), listed once per DAG build."""
+    out = {}
+    for top in lake_store.STORED_TOPS:
+        out.update(STORE.listing(f"{LAKE}/{top}"))
+    return out
+
+
+def lake_glob(pattern):
+    """The lake files matching ``pattern``: on disk, or objects in the lake's store."""
+    if STORE is None:
+        return glob.glob(pattern)
+    return lake_store.glob_listing(_stored(), os.path.normpath(pattern))
+
+
+def lake_has(path):
+    """Whether the lake holds ``path`` (landing, bronze, silver): on disk or in its store."""
+    if STORE is None:
+        return os.path.exists(path)
+    return os.path.normpath(path) in _stored()
 
 
 wildcard_constraints:
@@ -113,7 +178,7 @@ def _unheld_window():
         (ds, d)
         for d in RUN.sessions
         for ds in RUN.datasets
-        if not os.path.exists(RUN.lake.landing(ds, d))
+        if not lake_has(RUN.lake.landing(ds, d))
     ]
 
 
@@ -127,7 +192,7 @@ def _remote_objects():
         (ds, d)
         for ds in RUN.datasets
         for d in refresh_dates()
-        if os.path.exists(RUN.lake.landing(ds, d))
+        if lake_has(RUN.lake.landing(ds, d))
     ]
     refreshing = bool(held)
     held += _unheld_window()
@@ -165,7 +230,7 @@ def _marker_dir(wildcards):
 def correction_markers(wildcards):
     """The markers of every correction of this landing file (see quantmini.corrections):
     the ones held, plus a new one when its object changed or its conversion failed."""
-    markers = sorted(glob.glob(f"{_marker_dir(wildcards)}/{wildcards.date}.*"))
+    markers = sorted(lake_glob(f"{_marker_dir(wildcards)}/{wildcards.date}.*"))
     if wildcards.date not in refresh_dates():
         return markers
     dataset = dataset_for_landing(wildcards)
@@ -238,7 +303,7 @@ def bronze_mem_mb(wildcards):
 @lru_cache(maxsize=None)
 def _held_partitions(dataset):
     """The lake's bronze partitions of a flat-file dataset when the DAG is built."""
-    return tuple(glob.glob(RUN.lake.bronze_glob(dataset)))
+    return tuple(lake_glob(RUN.lake.bronze_glob(dataset)))
 
 
 def bronze_partitions(dataset):
@@ -265,7 +330,7 @@ def _silver_action_file(event_type):
     # Asked by every gold session's input and parameter functions: decided once per DAG
     # build (a file this run builds is a target before it exists, so the answer holds).
     path = silver_corporate_actions_outputs()[event_type]
-    if path in silver_targets() or os.path.exists(path):
+    if path in silver_targets() or lake_has(path):
         return (path,)
     return ()
 
@@ -285,7 +350,7 @@ def qlib_inputs(wildcards):
 def gold_targets():
     targets = []
     if config.get("gold_qlib", True) and "stocks_daily" in RUN.datasets:
-        targets.append(RUN.lake.qlib_receipt("stocks_daily"))
+        targets.append(local(RUN.lake.qlib_receipt("stocks_daily")))
     return targets + gold_feature_targets()
 
 
@@ -319,7 +384,7 @@ def gold_feature_targets():
     if not config.get("gold_features", True):
         return []
     return [
-        RUN.lake.gold(dataset, date)
+        local(RUN.lake.gold(dataset, date))
         for dataset in GOLD_FEATURE_DATASETS
         if dataset in RUN.datasets
         for date in sorted(_bronze_by_date(dataset))
@@ -356,6 +421,8 @@ def _index(kinds):
         (silver_action_file(e) or [None])[0] if e in kinds else None
         for e in ("split", "dividend")
     ]
+    if STORE is not None:  # the objects' current copies (fetched when they changed)
+        files = [lake_store.readable(f) if f else None for f in files]
     stamp = tuple(
         os.stat(f).st_mtime_ns if f and os.path.exists(f) else 0 for f in files
     )
@@ -454,7 +521,7 @@ def rest_targets(dataset=None):
 @lru_cache(maxsize=None)
 def _held_pulls(dataset):
     """The lake's pulls of ``dataset`` when the DAG is built (listed once per run)."""
-    return tuple(glob.glob(RUN.lake.bronze_rest_glob(dataset)))
+    return tuple(lake_glob(RUN.lake.bronze_rest_glob(dataset)))
 
 
 def bronze_pulls(dataset):
@@ -466,12 +533,13 @@ def bronze_pulls(dataset):
 def corporate_action_pulls(wildcards):
     """Every pull of the four sources, and the bronze stocks daily bars the cleansing flags
     check actions against (a split without a price jump, a dividend above the close ...):
-    those held when the run starts, ancient, so silver never waits for this run's
-    conversions and a new or corrected day does not rebuild it (nor, downstream of this
-    checkpoint, every gold session); a new pull does.
+    those held and those this run converts, ancient, so a corrected day does not rebuild
+    silver (nor, downstream of this checkpoint, every gold session); a new pull or a new
+    day does. Held and window together, so the set a run records is the set the next run
+    finds: a rerun after a first run plans nothing.
     """
     inputs = {ds: bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()}
-    inputs["bars"] = [ancient(p) for p in sorted(_held_partitions("stocks_daily"))]
+    inputs["bars"] = [ancient(p) for p in bronze_partitions("stocks_daily")]
     return inputs
 
 
@@ -527,7 +595,7 @@ def window_targets():
         d
         for d in refresh_dates()
         if d not in RUN.sessions
-        and any(os.path.exists(RUN.lake.landing(ds, d)) for ds in RUN.datasets)
+        and any(lake_has(RUN.lake.landing(ds, d)) for ds in RUN.datasets)
     ]
     return [
         target
@@ -535,15 +603,19 @@ def window_targets():
         for dataset in RUN.datasets
         for target in dataset_targets(dataset, date)
         if (date in RUN.sessions and (dataset, date) not in unpublished())
-        or os.path.exists(RUN.lake.landing(dataset, date))
+        or lake_has(RUN.lake.landing(dataset, date))
     ]
 
 
 def summary_inputs():
     """Everything the lake holds of what this run builds, not only this run's window, so
-    the summary is redone when anything is added and never by a rerun over held days."""
+    the summary is redone when anything is added and never by a rerun over held days.
+    A lake in an object store: this run's targets only (each input is downloaded for the
+    job; the summary itself reads the sidecars, mirrored down)."""
+    if STORE is not None:
+        return sorted(set(run_targets()))
     held = [p for ds in FLATFILE_DATASETS for p in bronze_partitions(ds)]
-    held += [p for ds in GOLD_FEATURE_DATASETS for p in _held_gold(ds)]
+    held += [local(p) for ds in GOLD_FEATURE_DATASETS for p in _held_gold(ds)]
     pulls = [
         p for ds in sorted({t.dataset for t in RUN.pulls}) for p in bronze_pulls(ds)
     ]
@@ -554,8 +626,8 @@ def get_final_output():
     if RUN.empty:
         return []
     return run_targets() + [
-        f"{LAKE}/metadata/summary.tsv",
-        f"{LAKE}/metadata/report/records.png",
+        local(f"{LAKE}/metadata/summary.tsv"),
+        local(f"{LAKE}/metadata/report/records.png"),
     ]
 
 
@@ -585,6 +657,8 @@ def run_quality():
     from quantmini import quality
 
     try:
+        if STORE is not None:
+            lake_store.sync_sidecars(STORE, LAKE)
         checks = quality.evaluate_config(
             RUN.lake, config, list(RUN.sessions), list(RUN.datasets)
         )

@@ -5,7 +5,7 @@ rule gold_qlib_stocks_daily:
     input:
         unpack(qlib_inputs),
     output:
-        f"{LAKE}/gold/qlib/.quantmini/stocks_daily.json",
+        local(f"{LAKE}/gold/qlib/.quantmini/stocks_daily.json"),
     log:
         "logs/gold/stocks_daily_qlib.log",
     conda:
@@ -29,7 +29,9 @@ rule gold_stocks_daily:
     input:
         unpack(gold_stocks_daily_inputs),
     output:
-        f"{LAKE}/gold/stocks_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+        local(
+            f"{LAKE}/gold/stocks_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet"
+        ),
     log:
         "logs/gold/stocks_daily/{year}/{month}/{day}.log",
     conda:
@@ -50,7 +52,9 @@ rule gold_stocks_minute:
     input:
         bronze=f"{LAKE}/bronze/stocks_minute/year={{year}}/month={{month}}/day={{day}}/part.parquet",
     output:
-        f"{LAKE}/gold/stocks_minute/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+        local(
+            f"{LAKE}/gold/stocks_minute/year={{year}}/month={{month}}/day={{day}}/part.parquet"
+        ),
     log:
         "logs/gold/stocks_minute/{year}/{month}/{day}.log",
     conda:
@@ -68,7 +72,9 @@ rule gold_options_daily:
     input:
         unpack(gold_options_daily_inputs),
     output:
-        f"{LAKE}/gold/options_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+        local(
+            f"{LAKE}/gold/options_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet"
+        ),
     log:
         "logs/gold/options_daily/{year}/{month}/{day}.log",
     conda:

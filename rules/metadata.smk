@@ -6,7 +6,7 @@ rule metadata_summary:
         summary_inputs(),
     output:
         report(
-            f"{LAKE}/metadata/summary.tsv",
+            local(f"{LAKE}/metadata/summary.tsv"),
             caption="../report/metadata_summary.rst",
             category="Metadata",
         ),
@@ -24,34 +24,34 @@ rule metadata_summary:
 
 rule report_assets:
     input:
-        f"{LAKE}/metadata/summary.tsv",
+        local(f"{LAKE}/metadata/summary.tsv"),
     output:
         records=report(
-            f"{LAKE}/metadata/report/records.png",
+            local(f"{LAKE}/metadata/report/records.png"),
             caption="../report/records.rst",
             category="Data",
             labels={"figure": "records per session"},
         ),
         runtime=report(
-            f"{LAKE}/metadata/report/runtime.png",
+            local(f"{LAKE}/metadata/report/runtime.png"),
             caption="../report/runtime.rst",
             category="Data",
             labels={"figure": "job run time"},
         ),
         api=report(
-            f"{LAKE}/metadata/report/api_calls.png",
+            local(f"{LAKE}/metadata/report/api_calls.png"),
             caption="../report/api_calls.rst",
             category="Data",
             labels={"figure": "API calls and rate-limit waits"},
         ),
         quality=report(
-            f"{LAKE}/metadata/report/quality.html",
+            local(f"{LAKE}/metadata/report/quality.html"),
             caption="../report/quality.rst",
             category="Operations",
             labels={"table": "data quality"},
         ),
         gaps=report(
-            f"{LAKE}/metadata/report/gaps.html",
+            local(f"{LAKE}/metadata/report/gaps.html"),
             caption="../report/gaps.rst",
             category="Operations",
             labels={"table": "gaps per layer"},

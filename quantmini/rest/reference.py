@@ -5,13 +5,19 @@ the quality check's coverage is measured against."""
 from __future__ import annotations
 
 import glob
+import os
 from functools import lru_cache
 from pathlib import Path
+
+from ..store import LakeStore, glob_listing, readable
 
 
 def active_pulls(lake_root: str) -> list[tuple[str, str]]:
     """(pull date, path) of every active reference tickers pull the lake holds, oldest first."""
-    paths = glob.glob(f"{lake_root}/bronze/tickers/pull_date=*/window=active/part.parquet")
+    pattern = f"{lake_root}/bronze/tickers/pull_date=*/window=active/part.parquet"
+    store = LakeStore.from_env()
+    paths = glob_listing(store.listing(f"{lake_root}/bronze/tickers"), os.path.normpath(pattern)) if store \
+        else glob.glob(pattern)
     return sorted((Path(p).parent.parent.name.split("=", 1)[1], p) for p in paths)
 
 
@@ -27,6 +33,6 @@ def active_common_stocks(path: str) -> frozenset[str]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=["ticker", "type", "active"])
+    table = pq.read_table(readable(path), columns=["ticker", "type", "active"])
     keep = pc.and_(pc.equal(table["type"], "CS"), pc.equal(table["active"], True))
     return frozenset(table.filter(keep)["ticker"].to_pylist())

@@ -1,0 +1,139 @@
+"""The lake's landing, bronze and silver layers in an object store (Snakemake's default
+storage, snakemake-storage-plugin-s3) against the sandbox's S3 server: the same lake as a
+run on disk, found by listing the store, never the local disk."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from quantmini.paths import Lake
+
+from .conftest import S3_KEY, S3_SECRET, run_workflow
+
+pytestmark = pytest.mark.workflow
+
+CONFIG = {"date": "2024-06-14", "days_back": 3, "rest_datasets": "[dividends,splits]"}
+STORED = ("landing", "bronze", "silver")
+
+
+def _s3(sandbox):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=sandbox.s3_endpoint, aws_access_key_id=S3_KEY,
+                        aws_secret_access_key=S3_SECRET, region_name="us-east-1")
+
+
+def _storage_args(sandbox, bucket: str) -> list[str]:
+    return ["--default-storage-provider", "s3", "--default-storage-prefix", f"s3://{bucket}/lakes/one",
+            "--storage-s3-endpoint-url", sandbox.s3_endpoint]
+
+
+def _store_env() -> dict:
+    return {"SNAKEMAKE_STORAGE_S3_ACCESS_KEY": S3_KEY, "SNAKEMAKE_STORAGE_S3_SECRET_KEY": S3_SECRET}
+
+
+def _objects(s3, bucket: str) -> dict[str, bytes]:
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="lakes/one/quantlake/"):
+        for obj in page.get("Contents", []):
+            out[obj["Key"][len("lakes/one/"):]] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+    return out
+
+
+def _table(data: bytes):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(io.BytesIO(data))
+    return table.drop_columns([c for c in ("pulled_at",) if c in table.column_names])
+
+
+@pytest.fixture(scope="module")
+def store_and_local(sandbox, tmp_path_factory):
+    s3 = _s3(sandbox)
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    local = tmp_path_factory.mktemp("on_disk")
+    stored = tmp_path_factory.mktemp("in_store")
+    run_workflow(local, sandbox, config=CONFIG)
+    run_workflow(stored, sandbox, *_storage_args(sandbox, bucket), config=CONFIG, env=_store_env())
+    return s3, bucket, local, stored
+
+
+def test_store_holds_the_same_lake_as_a_run_on_disk(store_and_local):
+    s3, bucket, local, stored = store_and_local
+    objects = _objects(s3, bucket)
+    on_disk = {p.relative_to(local).as_posix(): p.read_bytes() for p in (local / "quantlake").rglob("*")
+               if p.is_file() and p.relative_to(local / "quantlake").parts[0] in STORED}
+    assert set(on_disk) == {k for k in objects if k.split("/")[1] in STORED}
+    assert len(on_disk) == 3 + 3 + 2 + 4  # landing, bronze days, two pulls, four silver files
+    for path, data in on_disk.items():
+        if path.startswith(("quantlake/landing/", "quantlake/bronze/stocks_daily/")):
+            assert objects[path] == data, path  # flat files and their conversions: byte for byte
+        else:  # REST pulls and what silver builds from them: equal but for when they were pulled
+            assert _table(objects[path]).equals(_table(data)), path
+    # Nothing of those layers on the store run's disk: Snakemake's local copies are gone.
+    assert not [p for layer in STORED for p in (stored / "quantlake" / layer).rglob("*") if p.is_file()]
+
+
+def test_sidecars_travel_with_their_layer(store_and_local):
+    s3, bucket, local, stored = store_and_local
+    objects = _objects(s3, bucket)
+    sidecars = sorted(p.relative_to(local).as_posix() for layer in STORED
+                      for p in (local / "quantlake" / "metadata" / layer).rglob("*.json") if "watermark" not in p.name)
+    assert len(sidecars) == 3 + 5 + 4
+    for path in sidecars:
+        mine, theirs = json.loads(objects[path]), json.loads((local / path).read_text())
+        assert (mine["status"], mine["statistics"]["records"]) == ("success", theirs["statistics"]["records"]), path
+    # The summary the controller writes reads them: the same jobs and records per dataset.
+    def rows(root):
+        lines = (root / "quantlake" / "metadata" / "summary.tsv").read_text().splitlines()[1:]
+        return sorted(tuple(c for i, c in enumerate(line.split("\t")) if i in (0, 1, 2, 3, 7, 9)) for line in lines)
+
+    assert rows(stored) == rows(local) and len(rows(local)) == 7
+
+
+def test_gold_stays_on_disk_and_equals_the_run_on_disk(store_and_local):
+    s3, bucket, local, stored = store_and_local
+    assert not [k for k in _objects(s3, bucket) if k.startswith("quantlake/gold/")]
+    gold = sorted(p.relative_to(local).as_posix() for p in (local / "quantlake" / "gold").rglob("*")
+                  if p.is_file() and ".quantmini" not in p.parts)
+    assert len(gold) > 300 and any(g.endswith("day=14/part.parquet") for g in gold)
+    for path in gold:
+        assert (stored / path).read_bytes() == (local / path).read_bytes(), path
+
+
+def test_a_rerun_against_the_store_plans_nothing(store_and_local, sandbox):
+    s3, bucket, local, stored = store_and_local
+    proc = run_workflow(stored, sandbox, *_storage_args(sandbox, bucket), "-n", config=CONFIG, env=_store_env())
+    assert "Nothing to be done" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    # The held lake is found in the store: a new day on top of it plans what it plans on disk.
+    new_day = {**CONFIG, "date": "2024-06-17", "days_back": 1, "rest_datasets": "[]"}
+    plan = run_workflow(stored, sandbox, *_storage_args(sandbox, bucket), "-n", config=new_day, env=_store_env())
+    on_disk = run_workflow(local, sandbox, "-n", config=new_day)
+    stats = _job_stats(plan.stdout)
+    assert stats == _job_stats(on_disk.stdout), plan.stdout[-3000:]
+    assert stats["landing_flatfile"] == stats["bronze_flatfile"] == 1 and "bronze_rest" not in stats
+
+
+def _job_stats(out: str) -> dict[str, int]:
+    lines = out[out.index("Job stats:"):].splitlines()[3:]
+    stats = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        stats[parts[0]] = int(parts[1])
+    return stats
+
+
+def test_an_absolute_lake_root_is_refused_in_one_line(sandbox, tmp_path):
+    proc = run_workflow(tmp_path, sandbox, *_storage_args(sandbox, "any-bucket"), "-n", config=CONFIG,
+                        env={**_store_env(), "QUANTLAKE_ROOT": str(tmp_path / "lake")}, check=False)
+    assert proc.returncode != 0
+    assert "the lake root must be a relative path to live in an object store" in proc.stderr
+    assert "Traceback" not in proc.stderr and S3_SECRET not in proc.stderr + proc.stdout
