@@ -7,11 +7,8 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from pathlib import Path
 
 import pytest
-
-from quantmini.paths import Lake
 
 from .conftest import S3_KEY, S3_SECRET, run_workflow
 
