@@ -10,26 +10,118 @@ import pytest
 
 from quantmini.paths import Lake
 
-from .conftest import REPO, SNAKEMAKE, run_workflow, workflow_env
+from .conftest import API_KEY, REPO, S3_SECRET, SNAKEMAKE, run_workflow, workflow_env
 
 pytestmark = pytest.mark.workflow
 
 
-def test_cluster_profile_runs_the_same_workflow(tmp_path, sandbox):
-    cmd = [
-        SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-        "--profile", str(REPO / "profiles" / "cluster"),
-        "--cluster-generic-submit-cmd", str(REPO / "profiles" / "cluster" / "submit.sh"),
-        "--latency-wait", "5",
-        "--config", f"s3_endpoint={sandbox.s3_endpoint}", f"rest_base_url={sandbox.rest_url}", "date=2024-06-14",
-        "datasets=[stocks_daily]", "rest_datasets=[]",
+CLUSTER = REPO / "profiles" / "cluster"
+CLUSTER_CONFIG = {"date": "2024-06-14", "days_back": 4, "rest_datasets": "[dividends,splits]"}
+
+
+def _cluster_cmd(workdir: Path, sandbox) -> list[str]:
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
+           "rate_limit_calls": 0, **CLUSTER_CONFIG}
+    return [
+        SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile", str(CLUSTER),
+        "--cluster-generic-submit-cmd", str(CLUSTER / "submit.sh"),
+        "--cluster-generic-status-cmd", str(CLUSTER / "status.sh"),
+        "--cluster-generic-cancel-cmd", str(CLUSTER / "cancel.sh"),
+        "--latency-wait", "5", "--max-status-checks-per-second", "10",
+        "--config", *[f"{k}={v}" for k, v in cfg.items()],
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
+
+
+def _cluster_env() -> dict:
+    return workflow_env({"QUANTMINI_SCHEDULER_DELAY": "1"})
+
+
+def _lake_digests(root: Path) -> dict[str, str]:
+    """sha256 of every lake file; REST pulls and silver (which carry ``pulled_at``) as their
+    rows without it; sidecars as status and records (they time the job); run state aside."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    out = {}
+    for p in sorted((root / "quantlake").rglob("*")):
+        rel = p.relative_to(root / "quantlake").as_posix()
+        if not p.is_file() or ".quantmini" in p.parts or rel.startswith(("metadata/quality", "metadata/report")):
+            continue
+        if rel.startswith("metadata/"):
+            side = json.loads(p.read_text())
+            out[rel] = str((side.get("status"), side.get("statistics", {}).get("records"))) if "status" in side \
+                else hashlib.sha256(json.dumps({k: v for k, v in side.items() if "time" not in k}).encode()).hexdigest()
+        elif rel.startswith(("bronze/dividends/", "bronze/splits/", "silver/")):
+            table = pq.read_table(p)
+            out[rel] = str(table.drop_columns(["pulled_at"]).to_pylist())
+        else:
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def _spool_jobs(workdir: Path) -> dict[str, tuple[str, str]]:
+    """The stand-in scheduler's jobs: id -> (state, jobscript)."""
+    spool = workdir / ".quantmini-scheduler"
+    if not spool.is_dir():
+        return {}
+    return {d.name: ((d / "state").read_text().strip(), (d / "jobscript.sh").read_text())
+            for d in spool.iterdir() if (d / "state").exists() and (d / "jobscript.sh").exists()}
+
+
+def test_stand_in_scheduler_run_equals_a_local_run(tmp_path, quiet_sandbox):
+    """Jobs queue, start later in their own directory with only the exported environment;
+    the lake they build is the lake a local run builds."""
+    sandbox = quiet_sandbox
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    local.mkdir()
+    remote.mkdir()
+    run_workflow(local, sandbox, config={**CLUSTER_CONFIG, "datasets": "[stocks_daily]"})
+    proc = subprocess.run(_cluster_cmd(remote, sandbox), capture_output=True, text=True, env=_cluster_env(),
+                          cwd=remote)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    lake = Lake(str(tmp_path / "quantlake"))
-    side = json.loads(Path(lake.sidecar("gold", "stocks_daily_qlib", "2024-06-14")).read_text())
-    assert side["status"] == "success" and side["statistics"]["records"] > 250
-    assert (tmp_path / "quantlake" / "gold" / "qlib" / "calendars" / "day.txt").read_text() == "2024-06-14\n"
+    jobs = _spool_jobs(remote)
+    assert len(jobs) >= 4 + 4 + 2 + 1 and {state for state, _ in jobs.values()} == {"COMPLETED"}
+    for job in (remote / ".quantmini-scheduler").iterdir():  # its own directory, its own environment
+        assert (job / "work").is_dir() and not (job / "environment").exists()
+    assert _lake_digests(remote) == _lake_digests(local)
+    assert len(_lake_digests(local)) > 300
+    logs = "".join(p.read_text(errors="replace") for p in remote.rglob("*.log")) + proc.stderr
+    assert API_KEY not in logs and S3_SECRET not in logs
+
+
+def test_a_job_cancelled_by_the_scheduler_is_rerun_by_the_next_run(tmp_path, quiet_sandbox):
+    import time
+
+    sandbox = quiet_sandbox
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    local.mkdir()
+    remote.mkdir()
+    run_workflow(local, sandbox, config={**CLUSTER_CONFIG, "datasets": "[stocks_daily]"})
+    sandbox.faults({"kind": "slow", "delay": 25, "path": "/v3/reference/splits"})
+    run = subprocess.Popen(_cluster_cmd(remote, sandbox), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=_cluster_env(), cwd=remote)
+    deadline = time.monotonic() + 120
+    victim = None
+    while victim is None and time.monotonic() < deadline:  # the splits pull, running on its node
+        victim = next((i for i, (state, script) in _spool_jobs(remote).items()
+                       if state == "RUNNING" and '"rest_dataset": "splits"' in script), None)
+        time.sleep(0.2)
+    assert victim, "the splits job never ran"
+    time.sleep(1)
+    cancel = subprocess.run([str(CLUSTER / "cancel.sh"), victim], capture_output=True, text=True, cwd=remote)
+    assert cancel.returncode == 0, cancel.stderr
+    out, err = run.communicate(timeout=300)
+    assert run.returncode != 0 and "Error in rule bronze_rest" in out + err
+    assert (remote / ".quantmini-scheduler" / victim / "state").read_text().strip() == "CANCELLED"
+    lake = Lake(str(remote / "quantlake"))
+    pull = lake.bronze_rest("splits", "2024-06-14", "2024-05-15_2024-09-12")
+    assert not Path(pull).exists()
+
+    rerun = subprocess.run(_cluster_cmd(remote, sandbox), capture_output=True, text=True, env=_cluster_env(),
+                           cwd=remote)
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    assert Path(pull).exists() and _lake_digests(remote) == _lake_digests(local)
 
 
 def test_cron_wrapper_refuses_a_second_run(tmp_path):
