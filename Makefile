@@ -51,8 +51,12 @@ demo: setup
 	@echo "  metadata/ sidecars          quantlake/metadata/<layer>/<dataset>/YYYY/MM/YYYY-MM-DD.json"
 	@echo "The sandbox is still running for further runs; stop it with: make sandbox-stop"
 
+# Two workers (each starts its own sandbox; a file's tests stay on one worker, so module
+# fixtures are built once): 17.4 min against 22.4 sequential on the 2-core machine.
+PYTEST_WORKERS ?= 2
+
 test: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/snakefmt --check Snakefile rules/

@@ -118,6 +118,9 @@ class JobRecorder:
         self.path = Path(lake.sidecar(layer, data_type, date, part))
         self.started = time.monotonic()
         self.path.unlink(missing_ok=True)
+        from .store import forget_sidecar
+
+        forget_sidecar(self.path, layer)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

@@ -107,6 +107,9 @@ class LakeStore:
     def put(self, path: str | Path) -> None:
         self.client().upload_file(str(path), self.bucket, self.key(path))
 
+    def delete(self, path: str | Path) -> None:
+        self.client().delete_object(Bucket=self.bucket, Key=self.key(path))
+
     def get(self, path: str | Path, dest: str | Path) -> None:
         """Download the object of lake file ``path`` to ``dest`` (temporary name, then rename)."""
         dest = Path(dest)
@@ -140,14 +143,20 @@ def glob_listing(listing, pattern: str) -> list[str]:
 
 def sync_sidecars(store: LakeStore, lake_root: str) -> int:
     """Mirror the stored layers' sidecars down into the local lake's metadata folder (only
-    the changed ones), so the summary, the quality checks and ``gaps`` read what every node
+    the changed ones; those the store dropped are dropped), so the summary, the quality checks and ``gaps`` read what every node
     recorded. Returns the number downloaded."""
     n = 0
     for layer in STORED_LAYERS:
-        for path, (size, etag) in store.listing(f"{lake_root}/metadata/{layer}").items():
+        listing = store.listing(f"{lake_root}/metadata/{layer}")
+        for path, (size, etag) in listing.items():
             if path.endswith(".json") and not _current(Path(path), size, etag):
                 store.get(path, path)
                 n += 1
+        # A mirrored sidecar the store no longer holds (its job started again and did not
+        # finish) is gone here too; watermarks, written here, are not sidecars.
+        for local in Path(lake_root, "metadata", layer).glob("*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.json"):
+            if os.path.normpath(str(local)) not in listing:
+                local.unlink()
     return n
 
 
@@ -162,6 +171,14 @@ def mirror_sidecar(path: str | Path, layer: str) -> None:
     store = LakeStore.from_env()
     if store is not None and layer in STORED_LAYERS:
         store.put(path)
+
+
+def forget_sidecar(path: str | Path, layer: str) -> None:
+    """A job's stored sidecar removed when the job starts, as on disk: the record of a job
+    that did not finish never says ``success``."""
+    store = LakeStore.from_env()
+    if store is not None and layer in STORED_LAYERS:
+        store.delete(path)
 
 
 def readable(path: str | Path, cache_root: str | Path | None = None) -> str:

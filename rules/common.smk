@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.io import is_flagged
 from snakemake.utils import validate
 
 from quantmini import corrections, guard, sessions, settings
@@ -610,16 +611,27 @@ def window_targets():
 def summary_inputs():
     """Everything the lake holds of what this run builds, not only this run's window, so
     the summary is redone when anything is added and never by a rerun over held days.
-    A lake in an object store: this run's targets only (each input is downloaded for the
-    job; the summary itself reads the sidecars, mirrored down)."""
-    if STORE is not None:
-        return sorted(set(run_targets()))
+    Stored inputs are never downloaded: the summary reads the sidecars, not the data."""
     held = [p for ds in FLATFILE_DATASETS for p in bronze_partitions(ds)]
     held += [local(p) for ds in GOLD_FEATURE_DATASETS for p in _held_gold(ds)]
     pulls = [
         p for ds in sorted({t.dataset for t in RUN.pulls}) for p in bronze_pulls(ds)
     ]
-    return sorted(set(held) | set(pulls) | set(run_targets()))
+    return [unfetched(p) for p in sorted(set(held) | set(pulls) | set(run_targets()))]
+
+
+def unfetched(path):
+    """``path`` as an input a job waits for and is rerun by but never downloads, when the
+    lake is in an object store (the same object as the producer's output, with retrieval
+    off); unchanged on disk and for local files."""
+    if STORE is None or is_flagged(path, "local"):
+        return path
+    from snakemake.storage import flag_with_storage_object
+
+    prefix = workflow.storage_settings.default_storage_prefix.rstrip("/")
+    query = f"{prefix}/{os.path.normpath(path)}"
+    provider = workflow.storage_registry.default_storage_provider
+    return flag_with_storage_object(path, provider.object(query, retrieve=False))
 
 
 def get_final_output():

@@ -57,7 +57,8 @@ def store_and_local(sandbox, tmp_path_factory):
     local = tmp_path_factory.mktemp("on_disk")
     stored = tmp_path_factory.mktemp("in_store")
     run_workflow(local, sandbox, config=CONFIG)
-    run_workflow(stored, sandbox, *_storage_args(sandbox, bucket), config=CONFIG, env=_store_env())
+    proc = run_workflow(stored, sandbox, *_storage_args(sandbox, bucket), config=CONFIG, env=_store_env())
+    (stored / "run.out").write_text(proc.stdout + proc.stderr)
     return s3, bucket, local, stored
 
 
@@ -92,6 +93,15 @@ def test_sidecars_travel_with_their_layer(store_and_local):
         return sorted(tuple(c for i, c in enumerate(line.split("\t")) if i in (0, 1, 2, 3, 7, 9)) for line in lines)
 
     assert rows(stored) == rows(local) and len(rows(local)) == 7
+
+
+def test_the_summary_waits_for_the_data_but_never_downloads_it(store_and_local):
+    """The summary reads sidecars: its stored inputs order it and rerun it, nothing more."""
+    out = (store_and_local[3] / "run.out").read_text()
+    block = out[out.index("localrule metadata_summary:"):]
+    inputs = block[:block.index("\n    output:")]
+    assert inputs.count("(only provide storage uri)") == 3 + 2 + 4  # bronze days, pulls, silver
+    assert "retrieve from storage" not in inputs
 
 
 def test_gold_stays_on_disk_and_equals_the_run_on_disk(store_and_local):

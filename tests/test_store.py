@@ -58,6 +58,11 @@ def test_sidecars_mirror_up_and_down_only_when_changed(lake_store, tmp_path):
     assert store.sync_sidecars(lake_store, "quantlake") == 0  # the same bytes here: nothing fetched
     side.unlink()
     assert store.sync_sidecars(lake_store, "quantlake") == 1 and side.read_text() == '{"status": "success"}\n'
+    store.forget_sidecar("quantlake/metadata/bronze/stocks_daily/2024/06/2024-06-14.json", "bronze")  # a job starts
+    assert lake_store.listing("quantlake/metadata") == {}
+    watermark = side.parent.parent.parent / "watermark.json"
+    watermark.write_text("{}")
+    assert store.sync_sidecars(lake_store, "quantlake") == 0 and not side.exists() and watermark.exists()
 
 
 def test_readable_fetches_the_current_object(lake_store, tmp_path):
