@@ -45,8 +45,17 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mirrored(lake: Lake) -> Lake:
+    """The lake, its sidecars first mirrored down when it lives in an object store
+    (``QUANTMINI_LAKE_STORE``, see quantmini/store.py)."""
+    from .store import sync_sidecars_from_env
+
+    sync_sidecars_from_env(lake.root)
+    return lake
+
+
 def _cmd_metadata(args: argparse.Namespace) -> int:
-    lake = Lake(resolve_lake_root(args.lake))
+    lake = _mirrored(Lake(resolve_lake_root(args.lake)))
     try:
         summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
     except ValueError as exc:
@@ -141,7 +150,7 @@ def _find_gaps(args: argparse.Namespace, config: dict):
     """The lake and its gaps, for ``quantmini gaps`` and ``quantmini backfill`` alike."""
     from . import gaps
 
-    lake = Lake(resolve_lake_root(config.get("lake_root")))
+    lake = _mirrored(Lake(resolve_lake_root(config.get("lake_root"))))
     start, end = _date(args.start, "--start"), _date(args.end, "--end")
     found = gaps.find(lake, args.datasets or config.get("datasets"), start, end,
                       gold_features=bool(config.get("gold_features", True)), first_dates=config.get("dataset_start"))
@@ -225,7 +234,7 @@ def _cmd_quality(args: argparse.Namespace) -> int:
         print(f"quantmini quality: {exc}", file=sys.stderr)
         return 2
     datasets = list(args.datasets or plan.datasets)
-    checks = quality.evaluate_config(plan.lake, config, list(plan.sessions), datasets)
+    checks = quality.evaluate_config(_mirrored(plan.lake), config, list(plan.sessions), datasets)
     quality.write_reports(plan.lake, checks, list(plan.sessions), datasets)
     if args.json:
         print(json.dumps([c.__dict__ for c in checks], indent=2, default=str))

@@ -162,8 +162,15 @@ def sync_sidecars(store: LakeStore, lake_root: str) -> int:
 
 def sync_sidecars_from_env(lake_root: str) -> int:
     """:func:`sync_sidecars` when the lake lives in a store (the summary and report jobs)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     store = LakeStore.from_env()
-    return sync_sidecars(store, lake_root) if store is not None else 0
+    if store is None:
+        return 0
+    try:
+        return sync_sidecars(store, lake_root)
+    except (BotoCoreError, ClientError) as exc:  # one line for a command, no traceback
+        raise StoreError(f"lake object store {store.url}: {exc}") from exc
 
 
 def mirror_sidecar(path: str | Path, layer: str) -> None:

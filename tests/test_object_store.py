@@ -144,3 +144,28 @@ def test_an_absolute_lake_root_is_refused_in_one_line(sandbox, tmp_path):
     assert proc.returncode != 0
     assert "the lake root must be a relative path to live in an object store" in proc.stderr
     assert "Traceback" not in proc.stderr and S3_SECRET not in proc.stderr + proc.stdout
+
+
+def test_the_commands_read_a_stored_lake(store_and_local, sandbox, tmp_path):
+    """``quantmini metadata`` on a machine with none of the lake: the sidecars come from the store."""
+    import subprocess
+
+    from .conftest import BIN, workflow_env
+
+    s3, bucket, local, stored = store_and_local
+    env = workflow_env({**_store_env(), "QUANTMINI_LAKE_STORE": f"s3://{bucket}/lakes/one",
+                        "QUANTMINI_LAKE_STORE_ENDPOINT": sandbox.s3_endpoint})
+
+    def summary(cwd, env):
+        proc = subprocess.run([str(BIN / "quantmini"), "metadata", "--json"], capture_output=True, text=True, env=env,
+                              cwd=cwd)
+        assert proc.returncode == 0, proc.stderr
+        return {(r["layer"], r["data_type"]): (r["total"], r["success"], r["records"], r["watermark"])
+                for r in json.loads(proc.stdout) if r["layer"] in STORED}
+
+    remote = summary(tmp_path, env)
+    assert remote == summary(local, workflow_env()) and len(remote) == 5  # landing, 3 bronze, silver
+    env["QUANTMINI_LAKE_STORE_ENDPOINT"] = "http://127.0.0.1:1"
+    proc = subprocess.run([str(BIN / "quantmini"), "metadata"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"quantmini metadata: lake object store s3://{bucket}/lakes/one: Could not connect")
