@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python bench/gold_enrich.py --repeat 7
 	$(BIN)/python bench/backfill.py --sessions 252
 	$(BIN)/python bench/cluster_submissions.py
+	$(BIN)/python bench/object_store.py --sessions 10
 
 report: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config $(SANDBOX_URLS) --report quantlake/report.html
