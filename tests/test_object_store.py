@@ -62,9 +62,7 @@ def store_and_local(sandbox, tmp_path_factory):
     return s3, bucket, local, stored
 
 
-def test_store_holds_the_same_lake_as_a_run_on_disk(store_and_local):
-    s3, bucket, local, stored = store_and_local
-    objects = _objects(s3, bucket)
+def _assert_store_equals_disk(objects: dict[str, bytes], local) -> None:
     on_disk = {p.relative_to(local).as_posix(): p.read_bytes() for p in (local / "quantlake").rglob("*")
                if p.is_file() and p.relative_to(local / "quantlake").parts[0] in STORED}
     assert set(on_disk) == {k for k in objects if k.split("/")[1] in STORED}
@@ -74,8 +72,41 @@ def test_store_holds_the_same_lake_as_a_run_on_disk(store_and_local):
             assert objects[path] == data, path  # flat files and their conversions: byte for byte
         else:  # REST pulls and what silver builds from them: equal but for when they were pulled
             assert _table(objects[path]).equals(_table(data)), path
+
+
+def test_store_holds_the_same_lake_as_a_run_on_disk(store_and_local):
+    s3, bucket, local, stored = store_and_local
+    _assert_store_equals_disk(_objects(s3, bucket), local)
     # Nothing of those layers on the store run's disk: Snakemake's local copies are gone.
     assert not [p for layer in STORED for p in (stored / "quantlake" / layer).rglob("*") if p.is_file()]
+
+
+def test_jobs_on_the_stand_in_scheduler_write_to_the_store(store_and_local, sandbox, tmp_path):
+    """Remote-style jobs (queued, their own directory and environment: profiles/cluster) fill
+    the store with the same lake, sidecars included, and a rerun plans nothing."""
+    import subprocess
+
+    from .conftest import REPO, SNAKEMAKE, workflow_env
+
+    s3, _, local, _ = store_and_local
+    bucket = f"cluster-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    cluster = REPO / "profiles" / "cluster"
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
+           "rate_limit_calls": 0, **CONFIG}
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--profile", str(cluster),
+           *[f"--cluster-generic-{kind}-cmd={cluster / f'{kind}.sh'}" for kind in ("submit", "status", "cancel")],
+           "--latency-wait", "5", "--max-status-checks-per-second", "10", *_storage_args(sandbox, bucket),
+           "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    env = workflow_env({**_store_env(), "QUANTMINI_SCHEDULER_DELAY": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    objects = _objects(s3, bucket)
+    _assert_store_equals_disk(objects, local)
+    sidecars = [k for k in objects if k.startswith("quantlake/metadata/")]
+    assert len(sidecars) == 3 + 5 + 4 and all(json.loads(objects[k])["status"] == "success" for k in sidecars)
+    rerun = subprocess.run([*cmd, "-n"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert "Nothing to be done" in rerun.stdout + rerun.stderr
 
 
 def test_sidecars_travel_with_their_layer(store_and_local):
