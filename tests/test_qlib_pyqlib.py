@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -4,7 +4,6 @@ equals a full rebuild from the same bronze and silver (bytes, and mtimes where n
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 from pathlib import Path

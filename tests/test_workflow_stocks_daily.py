@@ -9,7 +9,6 @@ import datetime as dt
 import gzip
 import json
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
