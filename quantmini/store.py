@@ -25,7 +25,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .secrets import register_secret
@@ -53,7 +54,6 @@ class LakeStore:
     bucket: str
     prefix: str
     endpoint_url: str | None = None
-    _client: list = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def parse(cls, url: str, endpoint_url: str | None = None) -> "LakeStore":
@@ -80,20 +80,22 @@ class LakeStore:
     def path(self, key: str) -> str:
         return key[len(self.prefix) + 1:] if self.prefix else key
 
-    def client(self):
-        if not self._client:
-            import boto3
-            from botocore.config import Config
+    @cached_property
+    def _client(self):
+        """One boto3 client per store object (made on first use: listing-free runs pay none)."""
+        import boto3
+        from botocore.config import Config
 
-            access, secret = os.environ.get(ACCESS_ENV), os.environ.get(SECRET_ENV)
-            register_secret(access)
-            register_secret(secret)
-            self._client.append(boto3.session.Session(
-                aws_access_key_id=access or None, aws_secret_access_key=secret or None,
-                region_name=os.environ.get("SNAKEMAKE_STORAGE_S3_REGION") or "us-east-1",
-            ).client("s3", endpoint_url=self.endpoint_url,
-                     config=Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"})))
-        return self._client[0]
+        access, secret = os.environ.get(ACCESS_ENV), os.environ.get(SECRET_ENV)
+        register_secret(access)
+        register_secret(secret)
+        session = boto3.session.Session(aws_access_key_id=access or None, aws_secret_access_key=secret or None,
+                                        region_name=os.environ.get("SNAKEMAKE_STORAGE_S3_REGION") or "us-east-1")
+        return session.client("s3", endpoint_url=self.endpoint_url,
+                              config=Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"}))
+
+    def client(self):
+        return self._client
 
     def listing(self, under: str | Path) -> dict[str, tuple[int, str]]:
         """Every object under the lake folder ``under``: path -> (size, ETag)."""
