@@ -375,8 +375,7 @@ def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_fil
 
     setup_logging(log_file)
     lake = Lake(lake_root)
-    plan = settings.resolve_window(dict(config))
-    sync_sidecars_from_env(lake_root)
+    plan = settings.resolve_window(dict(config))  # sidecars: mirrored by the summary just before
     sessions, datasets = list(plan.sessions), list(plan.datasets)
     sidecars = list(iter_sidecars(lake.metadata_root()))
     report.records_plot(sidecars, outputs["records"])

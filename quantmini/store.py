@@ -202,6 +202,13 @@ def readable(path: str | Path, cache_root: str | Path | None = None) -> str:
     meta = listing.get(os.path.normpath(str(path)))
     if meta is None:  # not stored (yet): missing, as it would be on disk
         return str(path)
-    if not _current(cache, *meta):
-        store.get(path, cache)
+    # Asked once per gold session: the copy this process fetched or checked is not hashed again.
+    if _CHECKED.get(str(cache)) != meta or not cache.is_file():
+        if not _current(cache, *meta):
+            store.get(path, cache)
+        _CHECKED[str(cache)] = meta
     return str(cache)
+
+
+#: cached copy -> the (size, ETag) of the object it was last checked against, per process
+_CHECKED: dict[str, tuple[int, str]] = {}

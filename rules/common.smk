@@ -628,9 +628,8 @@ def unfetched(path):
         return path
     from snakemake.storage import flag_with_storage_object
 
-    prefix = workflow.storage_settings.default_storage_prefix.rstrip("/")
-    query = f"{prefix}/{os.path.normpath(path)}"
     provider = workflow.storage_registry.default_storage_provider
+    query = f"s3://{STORE.bucket}/{STORE.key(path)}"  # the key the producer's output has
     return flag_with_storage_object(path, provider.object(query, retrieve=False))
 
 

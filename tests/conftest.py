@@ -130,6 +130,17 @@ def run_workflow(workdir: Path, sandbox: Sandbox, *args: str, config: dict | Non
     return proc
 
 
+def cluster_cmd(workdir: Path, sandbox: Sandbox, config: dict, *extra: str) -> list[str]:
+    """The workflow through profiles/cluster's stand-in batch scheduler (submit, status, cancel)."""
+    cluster = REPO / "profiles" / "cluster"
+    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
+           "rate_limit_calls": 0, **config}
+    return [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile", str(cluster),
+            *[f"--cluster-generic-{kind}-cmd={cluster / f'{kind}.sh'}" for kind in ("submit", "status", "cancel")],
+            "--latency-wait", "5", "--max-status-checks-per-second", "10", *extra,
+            "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+
+
 def snapshot(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
     """(mtime_ns, size) of every file under root, run state (``.quantmini/``) aside."""
     exclude = (*exclude, ".quantmini/")

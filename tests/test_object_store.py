@@ -86,18 +86,12 @@ def test_jobs_on_the_stand_in_scheduler_write_to_the_store(store_and_local, sand
     the store with the same lake, sidecars included, and a rerun plans nothing."""
     import subprocess
 
-    from .conftest import REPO, SNAKEMAKE, workflow_env
+    from .conftest import cluster_cmd, workflow_env
 
     s3, _, local, _ = store_and_local
     bucket = f"cluster-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
-    cluster = REPO / "profiles" / "cluster"
-    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
-           "rate_limit_calls": 0, **CONFIG}
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--profile", str(cluster),
-           *[f"--cluster-generic-{kind}-cmd={cluster / f'{kind}.sh'}" for kind in ("submit", "status", "cancel")],
-           "--latency-wait", "5", "--max-status-checks-per-second", "10", *_storage_args(sandbox, bucket),
-           "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    cmd = cluster_cmd(tmp_path, sandbox, CONFIG, *_storage_args(sandbox, bucket))
     env = workflow_env({**_store_env(), "QUANTMINI_SCHEDULER_DELAY": "1"})
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -10,7 +10,7 @@ import pytest
 
 from quantmini.paths import Lake
 
-from .conftest import API_KEY, REPO, S3_SECRET, SNAKEMAKE, run_workflow, workflow_env
+from .conftest import API_KEY, REPO, S3_SECRET, SNAKEMAKE, cluster_cmd, run_workflow, workflow_env
 
 pytestmark = pytest.mark.workflow
 
@@ -20,16 +20,7 @@ CLUSTER_CONFIG = {"date": "2024-06-14", "days_back": 2, "rest_datasets": "[divid
 
 
 def _cluster_cmd(workdir: Path, sandbox) -> list[str]:
-    cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
-           "rate_limit_calls": 0, **CLUSTER_CONFIG}
-    return [
-        SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile", str(CLUSTER),
-        "--cluster-generic-submit-cmd", str(CLUSTER / "submit.sh"),
-        "--cluster-generic-status-cmd", str(CLUSTER / "status.sh"),
-        "--cluster-generic-cancel-cmd", str(CLUSTER / "cancel.sh"),
-        "--latency-wait", "5", "--max-status-checks-per-second", "10",
-        "--config", *[f"{k}={v}" for k, v in cfg.items()],
-    ]
+    return cluster_cmd(workdir, sandbox, CLUSTER_CONFIG)
 
 
 def _cluster_env() -> dict:
