@@ -183,3 +183,26 @@ def test_slurm_profile_resolves_and_groups_the_sessions(tmp_path):
     assert sorted(groups) == ["flatfiles"] * 3 + ["gold"] * 3, groups
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     assert counts["landing_flatfile"] == "62" and counts["bronze_flatfile"] == "62" and counts["gold_stocks_daily"] == "62"
+
+
+def test_a_queued_job_cancelled_never_starts_and_leaves_no_credentials(tmp_path):
+    """The stand-in's queue: a cancelled job never runs, its stored environment is gone and
+    Snakemake's status query reads it as failed."""
+    import os
+    import time
+
+    script = tmp_path / "job.sh"
+    script.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\n")
+    env = dict(os.environ, QUANTMINI_SCHEDULER_DELAY="3", QUANTMINI_SCHEDULER_SPOOL=str(tmp_path / "spool"),
+               MASSIVE_API_KEY=API_KEY)
+    job = subprocess.run([str(CLUSTER / "submit.sh"), str(script)], capture_output=True, text=True, env=env,
+                         check=True).stdout.strip()
+    spool = tmp_path / "spool" / job
+    assert (spool / "environment").stat().st_mode & 0o077 == 0 and API_KEY in (spool / "environment").read_text()
+    status = [str(CLUSTER / "status.sh"), job]
+    assert subprocess.run(status, capture_output=True, text=True, env=env).stdout.strip() == "running"
+    subprocess.run([str(CLUSTER / "cancel.sh"), job], check=True, env=env)
+    time.sleep(4)
+    assert not (tmp_path / "ran").exists() and not (spool / "environment").exists()
+    assert (spool / "state").read_text().strip() == "CANCELLED"
+    assert subprocess.run(status, capture_output=True, text=True, env=env).stdout.strip() == "failed"

@@ -8,6 +8,7 @@ for id in "$@"; do
     dir="$spool/$id"
     [ -d "$dir" ] || { echo "cancel.sh: no job $id" >&2; continue; }
     echo CANCELLED > "$dir/state"
+    rm -f "$dir/environment"  # a queued job's stored environment (credentials) goes with it
     if [ -f "$dir/pid" ]; then
         pid="$(cat "$dir/pid")"
         kill -TERM -- "-$pid" 2>/dev/null

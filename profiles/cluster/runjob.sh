@@ -5,7 +5,7 @@
 set -uo pipefail
 dir="$1"
 sleep "$2"
-if [ "$(cat "$dir/state")" = CANCELLED ]; then exit 0; fi
+if [ "$(cat "$dir/state")" = CANCELLED ]; then rm -f "$dir/environment"; exit 0; fi
 echo $$ > "$dir/pid"
 echo RUNNING > "$dir/state"
 mapfile -t environment < "$dir/environment"
