@@ -629,7 +629,9 @@ def unfetched(path):
     from snakemake.storage import flag_with_storage_object
 
     provider = workflow.storage_registry.default_storage_provider
-    query = f"s3://{STORE.bucket}/{STORE.key(path)}"  # the key the producer's output has
+    query = (
+        f"s3://{STORE.bucket}/{STORE.key(path)}"  # the key the producer's output has
+    )
     return flag_with_storage_object(path, provider.object(query, retrieve=False))
 
 
