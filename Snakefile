@@ -41,11 +41,11 @@ onstart:
 
 
 onsuccess:
-    run_quality()
+    end_run()
 
 
 onerror:
-    run_quality()
+    end_run()
 
 
 rule all:

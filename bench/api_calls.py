@@ -25,6 +25,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
+from quantmini.sandbox import control  # noqa: E402
 from quantmini.sandbox.control import free_port  # noqa: E402
 
 DATES = {
@@ -45,17 +46,11 @@ def main() -> int:
     s3, rest = free_port(), free_port()
     state = work / "state.json"
     key = "bench-api-key"
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "quantmini.sandbox.server", "--s3-port", str(s3), "--rest-port", str(rest),
-         "--tickers", str(args.tickers), "--start", "2024-06-24", "--end", "2024-06-28", "--datasets", "stocks_daily",
-         "--state-file", str(state)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, QUANTMINI_SANDBOX_API_KEY=key),
-    )
+    sandbox = control.launch(["--s3-port", str(s3), "--rest-port", str(rest), "--tickers", str(args.tickers),
+                              "--start", "2024-06-24", "--end", "2024-06-28", "--datasets", "stocks_daily"],
+                             state, env=dict(os.environ, QUANTMINI_SANDBOX_API_KEY=key))
     try:
-        while not state.exists():
-            if sandbox.poll() is not None:
-                raise SystemExit("sandbox did not start")
-            time.sleep(0.2)
+        control.wait_ready(sandbox, state, timeout=1800)
         base = f"http://127.0.0.1:{rest}"
         from quantmini.sandbox.market import Market
 

@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
+from quantmini.sandbox import control  # noqa: E402
 from quantmini.sandbox.control import free_port  # noqa: E402
 DATASETS = ["stocks_daily", "stocks_minute", "options_daily", "options_minute"]
 
@@ -122,16 +123,9 @@ def end_to_end(args, work: Path) -> dict:
     s3, rest = free_port(), free_port()
     state = work / "state.json"
     t0 = time.perf_counter()
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "quantmini.sandbox.server", "--s3-port", str(s3), "--rest-port", str(rest),
-         "--tickers", str(args.tickers), "--start", args.date, "--end", args.date, "--intraday-days", "1",
-         "--state-file", str(state)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    while not state.exists():
-        if sandbox.poll() is not None:
-            raise RuntimeError("sandbox failed to start")
-        time.sleep(0.5)
+    sandbox = control.launch(["--s3-port", str(s3), "--rest-port", str(rest), "--tickers", str(args.tickers),
+                              "--start", args.date, "--end", args.date, "--intraday-days", "1"], state)
+    control.wait_ready(sandbox, state, timeout=1800)
     startup = time.perf_counter() - t0
     env = dict(os.environ, MASSIVE_S3_ACCESS_KEY="bench", MASSIVE_S3_SECRET_KEY="bench", PATH=f"{BIN}:{os.environ['PATH']}")
     walls = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Iterator
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
-from quantmini.sandbox.control import free_port  # noqa: E402
+from quantmini.sandbox import control  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -61,20 +60,16 @@ class BenchSandbox:
 @contextlib.contextmanager
 def sandbox(work: Path, tickers: int, start: str, end: str, *extra: str) -> Iterator[BenchSandbox]:
     """stocks_daily for [start, end] (plus ``extra`` server arguments)."""
-    s3, rest = free_port(), free_port()
+    s3, rest = control.free_port(), control.free_port()
     state = work / "sandbox-state.json"
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "quantmini.sandbox.server", "--s3-port", str(s3), "--rest-port", str(rest),
-         "--tickers", str(tickers), "--start", start, "--end", end, "--datasets", "stocks_daily",
-         "--state-file", str(state), *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc = control.launch(["--s3-port", str(s3), "--rest-port", str(rest), "--tickers", str(tickers), "--start", start,
+                           "--end", end, "--datasets", "stocks_daily", *extra], state)
     try:
-        while not state.exists():
-            if proc.poll() is not None:
-                raise SystemExit("the sandbox did not start")
-            time.sleep(0.2)
+        try:
+            control.wait_ready(proc, state, timeout=1800)
+        except RuntimeError as exc:
+            raise SystemExit(f"the sandbox did not start: {exc}")
         yield BenchSandbox(f"http://127.0.0.1:{s3}", f"http://127.0.0.1:{rest}", time.perf_counter() - t0)
     finally:
         proc.terminate()

@@ -19,6 +19,11 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     from .sandbox import control
 
     if args.action == "start":
+        missing = control.missing_modules()
+        if missing:
+            print(f"quantmini sandbox: the sandbox is an optional part, not installed (missing: {', '.join(missing)}); "
+                  "install it with: pip install -e '.[sandbox]'", file=sys.stderr)
+            return 2
         extra: list[str] = []
         for opt in ("start", "end", "tickers", "seed", "s3_port", "rest_port", "datasets", "intraday_days", "option_underlyings"):
             value = getattr(args, opt)
@@ -152,8 +157,11 @@ def _find_gaps(args: argparse.Namespace, config: dict):
 
     lake = _mirrored(Lake(resolve_lake_root(config.get("lake_root"))))
     start, end = _date(args.start, "--start"), _date(args.end, "--end")
-    found = gaps.find(lake, args.datasets or config.get("datasets"), start, end,
-                      gold_features=bool(config.get("gold_features", True)), first_dates=config.get("dataset_start"))
+    from .settings import with_defaults
+
+    config = with_defaults(dict(config))
+    found = gaps.find(lake, args.datasets or config["datasets"], start, end,
+                      gold_features=bool(config["gold_features"]), first_dates=config["dataset_start"])
     return lake, found
 
 
@@ -414,7 +422,9 @@ def _cmd_as_of(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"quantmini as-of: {path} does not exist: run the workflow with a fundamentals pull first", file=sys.stderr)
         return 1
-    table = pl.read_parquet(path)
+    from . import silver
+
+    table = pl.from_arrow(silver.read(path))
     got = point_in_time.as_of(table, args.tickers, day, all_periods=args.all_periods)
     columns = ["ticker", "fiscal_year", "fiscal_period", "period_end", "filing_date", "known_date", "known_rule",
                *(args.columns or ["revenue", "consolidated_net_income_loss", "diluted_earnings_per_share", "gross_margin",
@@ -460,8 +470,8 @@ def _cmd_migrate_layout(args: argparse.Namespace) -> int:
     config = _config(args)
     root = resolve_lake_root(config.get("lake_root"))
     renamed = migrate_hive_dates(root)
-    print(f"renamed {renamed} directories under {root} to unpadded month=/day= keys" if renamed
-          else f"{root} already uses unpadded month=/day= keys")
+    print(f"renamed {renamed} directories under {root} to unpadded month and day keys" if renamed
+          else f"{root} already uses unpadded month and day keys")
     return 0
 
 
@@ -568,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("-n", "--dry-run", dest="dry_run", action="store_true")
     cp.set_defaults(func=_cmd_compact)
 
-    mg = sub.add_parser("migrate-layout", help="rename the zero-padded month=/day= directories of a lake made before the unpadded layout")
+    mg = sub.add_parser("migrate-layout", help="rename the zero-padded month and day directories of a lake made before the unpadded layout")
     _add_config_options(mg)
     mg.set_defaults(func=_cmd_migrate_layout)
 

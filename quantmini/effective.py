@@ -67,12 +67,12 @@ def load(profile: str | None = None, overrides: list[str] | None = None) -> dict
             _merge(config, parse_config(list(overrides)))
         except ValueError as exc:
             raise ProfileError(f"--config: {exc}") from None
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    schema = settings.load_schema()
     settings.coerce_booleans(config, schema)
     problem = settings.schema_error(config, schema)  # the same check, and line, as the workflow's
     if problem:
         raise ProfileError(problem)
-    return config
+    return settings.with_defaults(config, schema)  # as the workflow's validate(set_default=True)
 
 
 def masked(config: dict) -> dict:

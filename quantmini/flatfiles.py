@@ -40,14 +40,17 @@ class S3Settings:
 
     @classmethod
     def from_config(cls, config: dict) -> "S3Settings":
+        from .settings import with_defaults
+
+        config = with_defaults(dict(config))
         return cls(
             endpoint_url=config["s3_endpoint"],
             bucket=config["s3_bucket"],
-            region=config.get("s3_region", "us-east-1"),
-            addressing_style=config.get("s3_addressing_style", "path"),
-            access_key_env=config.get("s3_access_key_env", "MASSIVE_S3_ACCESS_KEY"),
-            secret_key_env=config.get("s3_secret_key_env", "MASSIVE_S3_SECRET_KEY"),
-            max_attempts=int(config.get("s3_max_attempts", 5)),
+            region=config["s3_region"],
+            addressing_style=config["s3_addressing_style"],
+            access_key_env=config["s3_access_key_env"],
+            secret_key_env=config["s3_secret_key_env"],
+            max_attempts=int(config["s3_max_attempts"]),
         )
 
 

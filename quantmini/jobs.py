@@ -21,6 +21,7 @@ from .flatfiles import FlatFileMissing
 from .metadata import JobRecorder
 from .paths import Lake
 from .secrets import RedactingFilter, redact
+from .settings import with_defaults
 from .store import sync_sidecars_from_env
 
 log = logging.getLogger("quantmini")
@@ -265,7 +266,7 @@ def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, wind
         try:
             tickers = fundamental_tickers(config, reference) if spec.per_ticker else []
             keep = None
-            if spec.filter_after_download and config.get("short_data_tickers", "fundamental") == "fundamental":
+            if spec.filter_after_download and with_defaults(dict(config))["short_data_tickers"] == "fundamental":
                 keep = set(fundamental_tickers(config, reference))
             res = pull(client, spec, style, Window.parse(window), tickers, output, keep_tickers=keep)
         finally:
@@ -350,7 +351,6 @@ def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str
 
 
 def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dict[str, str], log_file: str) -> None:
-    import pyarrow.parquet as pq
 
     from . import silver
     from .silver import fundamentals
@@ -358,7 +358,7 @@ def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dic
     setup_logging(log_file)
     lake = Lake(lake_root)
     for timeframe, output in outputs.items():
-        flat = pq.read_table(inputs[timeframe])
+        flat = silver.read(inputs[timeframe])
         as_of = max(flat.column("source_pull_date").to_pylist(), default=dt.date.today()).isoformat()
         with recorded(lake, "silver", "financial_ratios", as_of, part=timeframe) as result:
             table = fundamentals.ratios(flat)
@@ -383,8 +383,9 @@ def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_fil
     report.api_plot(sidecars, outputs["api"])
     checks = quality.evaluate_config(lake, config, sessions, datasets)
     report.quality_table(checks, outputs["quality"])
-    found = gaps.find(lake, datasets or None, gold_features=bool(config.get("gold_features", True)),
-                      first_dates=config.get("dataset_start"))
+    config = with_defaults(dict(config))
+    found = gaps.find(lake, datasets or None, gold_features=bool(config["gold_features"]),
+                      first_dates=config["dataset_start"])
     report.gaps_table(found, outputs["gaps"])
     log.info("report assets: %d sidecars, %d checks (%d alerts), %d gap ranges", len(sidecars), len(checks),
              len(quality.alerts(checks)), len(found))

@@ -1,18 +1,23 @@
 """Lake layout: every path of every layer, derived from the lake root and a date.
 
-Kept in one place so that the Snakemake rules, the scripts and the metadata reader agree.
+The one place the layout is written: the Snakemake rules take their output patterns from the
+``*_pattern`` methods (Snakemake wildcards in braces), the planner, the jobs, the metadata
+reader and the commands take concrete paths from the others, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .datasets import FLATFILE_DATASETS
 
 DEFAULT_LAKE_ROOT = "./quantlake"
+HIVE_GLOB = "year=*/month=*/day=*"
+HIVE_PATTERN = "year={year}/month={month}/day={day}"
 
 
 def resolve_lake_root(configured: str | None) -> str:
@@ -32,6 +37,18 @@ def hive_date(date: str) -> str:
     but ``day=27`` as BIGINT, so padded keys typed differently from one dataset to the next)."""
     d = dt.date.fromisoformat(date)
     return f"year={d.year}/month={d.month}/day={d.day}"
+
+
+_REST_PARTITION = re.compile(
+    r"/bronze/(?P<dataset>[a-z_]+)/pull_date=(?P<date>\d{4}-\d{2}-\d{2})/window=(?P<window>[^/]+)/part\.parquet$"
+)
+
+
+def rest_partition(path: str | Path) -> tuple[str, str, str] | None:
+    """(dataset, pull date, window) of a ``.../bronze/<dataset>/pull_date=<D>/window=<W>/part.parquet``
+    REST pull, or None for any other path."""
+    m = _REST_PARTITION.search(Path(path).as_posix())
+    return (m["dataset"], m["date"], m["window"]) if m else None
 
 
 def partition_date(path: str) -> str:
@@ -63,11 +80,8 @@ class Lake:
         """One REST pull: an immutable partition keyed by pull date and window."""
         return f"{self.bronze_dir(dataset)}/pull_date={pull_date}/window={window}/part.parquet"
 
-    def rest_limiter_dir(self) -> str:
-        return f"{self.root}/.quantmini/rate_limit"
-
-    def bronze_rest_glob(self, dataset: str) -> str:
-        return f"{self.bronze_dir(dataset)}/pull_date=*/window=*/part.parquet"
+    def bronze_rest_glob(self, dataset: str, window: str = "*") -> str:
+        return self.bronze_rest(dataset, "*", window)
 
     # silver --------------------------------------------------------------------------------
     def silver(self, dataset: str, partition: str) -> str:
@@ -91,11 +105,18 @@ class Lake:
         return f"{self.qlib_root()}/.quantmini/{dataset}.json"
 
     def bronze_glob(self, dataset: str) -> str:
-        return f"{self.bronze_dir(dataset)}/year=*/month=*/day=*/part.parquet"
+        return f"{self.bronze_dir(dataset)}/{HIVE_GLOB}/part.parquet"
+
+    def gold_glob(self, dataset: str) -> str:
+        return f"{self.gold_dir(dataset)}/{HIVE_GLOB}/part.parquet"
 
     # metadata ------------------------------------------------------------------------------
     def metadata_root(self) -> str:
         return f"{self.root}/metadata"
+
+    def metadata_layer(self, layer: str) -> str:
+        """One layer's sidecars (``metadata/<layer>/<dataset>/YYYY/MM/``)."""
+        return f"{self.metadata_root()}/{layer}"
 
     def sidecar(self, layer: str, data_type: str, date: str, part: str | None = None) -> str:
         """``<date>.json``; a dataset with several targets per date (REST pulls: one per
@@ -107,8 +128,54 @@ class Lake:
     def watermark(self, layer: str, data_type: str) -> str:
         return f"{self.metadata_root()}/{layer}/{data_type}/watermark.json"
 
-    def as_path(self, p: str) -> Path:
-        return Path(p)
+    def summary(self) -> str:
+        """The run summary (one row per layer and dataset), derived from the sidecars."""
+        return f"{self.metadata_root()}/summary.tsv"
+
+    def report_asset(self, name: str) -> str:
+        """A figure or table of the HTML report (``records.png``, ``quality.html`` ...)."""
+        return f"{self.metadata_root()}/report/{name}"
+
+    # run state (never data) ------------------------------------------------------------------
+    def state_dir(self) -> str:
+        """``.quantmini/``: locks, correction markers, rate-limit windows, caches."""
+        return f"{self.root}/.quantmini"
+
+    def correction_marker_dir(self, asset: str, feed: str, year: str, month: str) -> str:
+        """Markers of a landing file's corrections (quantmini/corrections.py), by S3 prefix."""
+        return f"{self.correction_root()}/{asset}/{feed}/{year}/{month}"
+
+    def correction_root(self) -> str:
+        return f"{self.state_dir()}/corrections"
+
+    def stored_dirs(self) -> tuple[str, ...]:
+        """What lives in the lake's object store when it has one (quantmini/store.py): the
+        landing, bronze and silver layers and the correction markers; gold stays local."""
+        return tuple(f"{self.root}/{layer}" for layer in ("landing", "bronze", "silver")) + (self.correction_root(),)
+
+    def rate_limit_dir(self) -> str:
+        """One calls-per-minute window per API host, shared by every run on the lake."""
+        return f"{self.state_dir()}/rate_limit"
+
+    def store_cache(self) -> str:
+        """Local copies of stored lake files the controller reads (quantmini/store.py)."""
+        return f"{self.state_dir()}/store-cache"
+
+    # Snakemake output patterns: the same layout, wildcards in braces --------------------------
+    def landing_pattern(self) -> str:
+        return f"{self.root}/landing/{{asset}}/{{feed}}/{{year}}/{{month}}/{{date}}.csv.gz"
+
+    def correction_marker_pattern(self) -> str:
+        return self.correction_marker_dir("{asset}", "{feed}", "{year}", "{month}") + "/{date}.{stamp}"
+
+    def bronze_pattern(self, dataset: str = "{dataset}") -> str:
+        return f"{self.bronze_dir(dataset)}/{HIVE_PATTERN}/part.parquet"
+
+    def bronze_rest_pattern(self) -> str:
+        return self.bronze_rest("{rest_dataset}", "{pull_date}", "{window}")
+
+    def gold_pattern(self, dataset: str) -> str:
+        return f"{self.gold_dir(dataset)}/{HIVE_PATTERN}/part.parquet"
 
 
 def migrate_hive_dates(root: str | Path) -> int:

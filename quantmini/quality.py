@@ -29,27 +29,27 @@ OK, ALERT, SKIPPED = "ok", "alert", "skipped"
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Alert thresholds; config keys are ``quality_<field>`` (e.g. quality_freshness_days)."""
+    """Alert thresholds; config keys are ``quality_<field>`` (e.g. quality_freshness_days),
+    their defaults in config/schema.yaml."""
 
-    freshness_days: int = 14  # the guide: alert if the latest data is older than 14 days
-    coverage_min_pct: float = 95.0  # of the reference tickers' active common stocks
-    success_rate_min_pct: float = 95.0
-    record_ratio: float = 3.0  # alert when records differ from the trailing median by this factor
-    record_trailing_sessions: int = 20
-    ohlc_max_rows: int = 0  # bars with high/low not bounding open/close, or a zero price
-    bad_print_pct: float = 25.0  # a high (low) this far above (below) the bar's body ...
-    bad_print_range_multiple: float = 4.0  # ... and this many times the neighbours' usual range
-    bad_print_neighbours: int = 10  # held sessions before the bar that define "usual"
-    pending_alert_hours: float = 48.0  # a file still unpublished this long after it was due
+    freshness_days: int  # the guide: alert if the latest data is older than 14 days
+    coverage_min_pct: float  # of the reference tickers' active common stocks
+    success_rate_min_pct: float
+    record_ratio: float  # alert when records differ from the trailing median by this factor
+    record_trailing_sessions: int
+    ohlc_max_rows: int  # bars with high/low not bounding open/close, or a zero price
+    bad_print_pct: float  # a high (low) this far above (below) the bar's body ...
+    bad_print_range_multiple: float  # ... and this many times the neighbours' usual range
+    bad_print_neighbours: int  # held sessions before the bar that define "usual"
+    pending_alert_hours: float  # a file still unpublished this long after it was due
 
     @classmethod
     def from_config(cls, config: dict) -> "Thresholds":
-        values = {}
-        for f in fields(cls):
-            key = f"quality_{f.name}"
-            if config.get(key) not in (None, ""):
-                values[f.name] = type(f.default)(config[key])
-        return cls(**values)
+        from .settings import with_defaults
+
+        config = with_defaults({k: v for k, v in config.items() if v not in (None, "")})
+        kinds = {"int": int, "float": float}
+        return cls(**{f.name: kinds[str(f.type)](config[f"quality_{f.name}"]) for f in fields(cls)})
 
 
 @dataclass
@@ -276,8 +276,10 @@ def _bar_checks(lake: Lake, dates: list[str], held: list[str], t: Thresholds) ->
 def evaluate_config(lake: Lake, config: dict, sessions: list[str], datasets: list[str]) -> list[Check]:
     """``evaluate`` with the config's thresholds and publication time: the one call the
     workflow's end-of-run hook, ``quantmini quality`` and the report share."""
-    return evaluate(lake, sessions, datasets, Thresholds.from_config(config),
-                    publish_time=str(config.get("publish_time", "11:00")))
+    from .settings import with_defaults
+
+    config = with_defaults(dict(config))
+    return evaluate(lake, sessions, datasets, Thresholds.from_config(config), publish_time=str(config["publish_time"]))
 
 
 def alerts(checks: list[Check]) -> list[Check]:
@@ -321,11 +323,6 @@ def _write_if_changed(path: Path, doc: dict) -> bool:
         pass
     atomic.write_json(path, doc)
     return True
-
-
-def read_latest(lake: Lake) -> dict | None:
-    path = Path(lake.metadata_root()) / "quality" / "latest.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def format_checks(checks: list[Check]) -> str:

@@ -101,6 +101,7 @@ def _blank(value) -> bool:
 
 
 def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
+    config = with_defaults(dict(config))
     plan = resolve_window(config, today)
     pull_date, pulls = resolve_rest(config, today)
     notice = plan.notice
@@ -117,6 +118,7 @@ def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
 def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
     """The run's flat-file sessions, datasets and lake (no REST schedule): what the workflow
     builds, and what ``quantmini quality`` and the report check."""
+    config = with_defaults(dict(config))
     datasets = config.get("datasets")
     datasets = KNOWN_DATASETS if datasets is None else tuple(datasets)
     for name in datasets:
@@ -124,7 +126,7 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
             raise ConfigError(f"config key 'datasets': unknown dataset {name!r} (known: {', '.join(KNOWN_DATASETS)})")
     lake = Lake(resolve_lake_root(config.get("lake_root")))
 
-    days_back = config.get("days_back", 1)
+    days_back = config["days_back"]
     if isinstance(days_back, bool) or not isinstance(days_back, int) or days_back <= 0:
         raise ConfigError(f"config key 'days_back': {days_back!r} must be a whole number of sessions >= 1")
 
@@ -144,7 +146,7 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
         )
     else:
         default = _blank(date_v)
-        date = last_published_session(today, str(config.get("publish_time", "11:00"))) if default else parse_date("date", date_v)
+        date = last_published_session(today, str(config["publish_time"])) if default else parse_date("date", date_v)
         if not is_session(date):
             note = None
             if datasets:
@@ -154,7 +156,7 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
         if default:
             # The nightly run: also the recent sessions a previous run left pending (not yet
             # published) or failed, so a late file is fetched without anyone asking.
-            catchup = int(config.get("catchup_sessions", 5) or 0)
+            catchup = int(config["catchup_sessions"] or 0)
             window = sessions_ending(date, catchup) if catchup else []
             sessions = sorted(set(sessions) | set(unfinished_sessions(lake, datasets, window)))
         notice = None
@@ -202,6 +204,33 @@ def schema_error(config: dict, schema: dict) -> str | None:
     if err.validator == "additionalProperties":
         return f"config: {err.message} (see config/schema.yaml for the known keys)"
     return f"config key '{key}': {err.message}"
+
+
+SCHEMA_PATH = __import__("pathlib").Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+
+
+def load_schema() -> dict:
+    """The config's JSON schema (``config/schema.yaml``): its shapes and every default."""
+    import yaml
+
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def defaults(schema: dict | None = None) -> dict:
+    """Every top-level default the schema writes: the one place a default is written."""
+    import copy
+
+    props = (schema or load_schema()).get("properties") or {}
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
+def with_defaults(config: dict, schema: dict | None = None) -> dict:
+    """``config`` with the schema's default for every key it does not set (in place, as
+    ``snakemake.utils.validate(..., set_default=True)`` does for the workflow)."""
+    for key, value in defaults(schema).items():
+        config.setdefault(key, value)
+    return config
 
 
 BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from .paths import Lake
 from .secrets import register_secret
 
 STORE_ENV = "QUANTMINI_LAKE_STORE"
@@ -39,7 +40,6 @@ CACHE_ENV = "QUANTMINI_STORE_CACHE"
 
 # Layers whose files live in the store; gold and the run's summaries stay local.
 STORED_LAYERS = ("landing", "bronze", "silver")
-STORED_TOPS = ("landing", "bronze", "silver", ".quantmini/corrections")
 
 
 class StoreError(ValueError):
@@ -149,14 +149,14 @@ def sync_sidecars(store: LakeStore, lake_root: str) -> int:
     recorded. Returns the number downloaded."""
     n = 0
     for layer in STORED_LAYERS:
-        listing = store.listing(f"{lake_root}/metadata/{layer}")
+        listing = store.listing(Lake(lake_root).metadata_layer(layer))
         for path, (size, etag) in listing.items():
             if path.endswith(".json") and not _current(Path(path), size, etag):
                 store.get(path, path)
                 n += 1
         # A mirrored sidecar the store no longer holds (its job started again and did not
         # finish) is gone here too; watermarks, written here, are not sidecars.
-        for local in Path(lake_root, "metadata", layer).glob("*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.json"):
+        for local in Path(Lake(lake_root).metadata_layer(layer)).glob("*/[0-9][0-9][0-9][0-9]/[0-9][0-9]/*.json"):
             if os.path.normpath(str(local)) not in listing:
                 local.unlink()
     return n
@@ -197,7 +197,7 @@ def readable(path: str | Path, cache_root: str | Path | None = None) -> str:
     store = LakeStore.from_env()
     if store is None or Path(path).exists():  # on disk, or a job's local copy of an input
         return str(path)
-    cache = Path(cache_root or os.environ.get(CACHE_ENV, ".quantmini/store-cache")) / os.path.normpath(str(path))
+    cache = Path(cache_root or os.environ.get(CACHE_ENV) or Lake(".").store_cache()) / os.path.normpath(str(path))
     listing = store.listing(os.path.dirname(os.path.normpath(str(path))))
     meta = listing.get(os.path.normpath(str(path)))
     if meta is None:  # not stored (yet): missing, as it would be on disk
@@ -212,3 +212,41 @@ def readable(path: str | Path, cache_root: str | Path | None = None) -> str:
 
 #: cached copy -> the (size, ETag) of the object it was last checked against, per process
 _CHECKED: dict[str, tuple[int, str]] = {}
+
+
+def job_environment(store: LakeStore, lake, s3_settings) -> dict[str, str]:
+    """The variables a job learns the store from (set by the workflow for its jobs):
+    where the store is, where cached copies go, and the storage plugin's credentials."""
+    env = {STORE_ENV: store.url, CACHE_ENV: lake.store_cache()}
+    if s3_settings.endpoint_url:
+        env[ENDPOINT_ENV] = s3_settings.endpoint_url
+    for var, value in ((ACCESS_ENV, s3_settings.access_key), (SECRET_ENV, s3_settings.secret_key)):
+        if value:
+            env[var] = value
+    return env
+
+
+def listing_of(store: LakeStore, lake_root: str):
+    """The planner's view of a stored lake (quantmini.plan.LakeListing): the stored layers'
+    objects, listed once per DAG build; gold on the local disk; stored files read through
+    cached copies."""
+    import glob
+
+    from .plan import LakeListing
+
+    held: dict[str, tuple[int, str]] = {}
+    listed = []
+
+    def objects():
+        if not listed:
+            for folder in Lake(lake_root).stored_dirs():
+                held.update(store.listing(folder))
+            listed.append(True)
+        return held
+
+    return LakeListing(
+        glob=lambda pattern: glob_listing(objects(), os.path.normpath(pattern)),
+        has=lambda path: os.path.normpath(path) in objects(),
+        local_glob=glob.glob,
+        readable=readable,
+    )

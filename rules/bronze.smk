@@ -7,7 +7,7 @@ rule bronze_flatfile:
     input:
         landing_for_bronze,
     output:
-        f"{LAKE}/bronze/{{dataset}}/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+        RUN.lake.bronze_pattern(),
     log:
         "logs/bronze/{dataset}/{year}/{month}/{day}.log",
     conda:

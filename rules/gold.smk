@@ -5,9 +5,10 @@ rule gold_qlib_stocks_daily:
     input:
         unpack(qlib_inputs),
     output:
-        local(f"{LAKE}/gold/qlib/.quantmini/stocks_daily.json"),
+        local(RUN.lake.qlib_receipt("stocks_daily")),
     log:
         "logs/gold/stocks_daily_qlib.log",
+    threads: 2  # reads the bronze days on a thread pool
     conda:
         "../envs/quantmini.yaml"
     resources:
@@ -16,6 +17,7 @@ rule gold_qlib_stocks_daily:
     params:
         lake=lake_root,
         basis=qlib_adjustment,
+        actions=qlib_actions,
     script:
         "../scripts/gold_qlib_stocks_daily.py"
 
@@ -29,9 +31,7 @@ rule gold_stocks_daily:
     input:
         unpack(gold_stocks_daily_inputs),
     output:
-        local(
-            f"{LAKE}/gold/stocks_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet"
-        ),
+        local(RUN.lake.gold_pattern("stocks_daily")),
     log:
         "logs/gold/stocks_daily/{year}/{month}/{day}.log",
     conda:
@@ -50,11 +50,9 @@ rule gold_stocks_daily:
 
 rule gold_stocks_minute:
     input:
-        bronze=f"{LAKE}/bronze/stocks_minute/year={{year}}/month={{month}}/day={{day}}/part.parquet",
+        bronze=RUN.lake.bronze_pattern("stocks_minute"),
     output:
-        local(
-            f"{LAKE}/gold/stocks_minute/year={{year}}/month={{month}}/day={{day}}/part.parquet"
-        ),
+        local(RUN.lake.gold_pattern("stocks_minute")),
     log:
         "logs/gold/stocks_minute/{year}/{month}/{day}.log",
     conda:
@@ -72,11 +70,10 @@ rule gold_options_daily:
     input:
         unpack(gold_options_daily_inputs),
     output:
-        local(
-            f"{LAKE}/gold/options_daily/year={{year}}/month={{month}}/day={{day}}/part.parquet"
-        ),
+        local(RUN.lake.gold_pattern("options_daily")),
     log:
         "logs/gold/options_daily/{year}/{month}/{day}.log",
+    threads: 2  # solves implied volatilities on a thread pool
     conda:
         "../envs/quantmini.yaml"
     resources:

@@ -5,7 +5,7 @@ rule landing_flatfile:
     input:
         correction_markers,
     output:
-        f"{LAKE}/landing/{{asset}}/{{feed}}/{{year}}/{{month}}/{{date}}.csv.gz",
+        RUN.lake.landing_pattern(),
     log:
         "logs/landing/{asset}/{feed}/{year}/{month}/{date}.log",
     retries: 2
@@ -23,7 +23,7 @@ rule landing_flatfile:
 
 rule landing_correction:
     output:
-        f"{LAKE}/.quantmini/corrections/{{asset}}/{{feed}}/{{year}}/{{month}}/{{date}}.{{stamp}}",
+        RUN.lake.correction_marker_pattern(),
     log:
         "logs/landing/corrections/{asset}/{feed}/{year}/{month}/{date}.{stamp}.log",
     conda:

@@ -6,12 +6,12 @@ rule metadata_summary:
         summary_inputs(),
     output:
         report(
-            local(f"{LAKE}/metadata/summary.tsv"),
+            local(RUN.lake.summary()),
             caption="../report/metadata_summary.rst",
             category="Metadata",
         ),
     log:
-        "logs/metadata/summary.log",
+        "logs/summary.log",
     conda:
         "../envs/quantmini.yaml"
     resources:
@@ -24,40 +24,40 @@ rule metadata_summary:
 
 rule report_assets:
     input:
-        local(f"{LAKE}/metadata/summary.tsv"),
+        local(RUN.lake.summary()),
     output:
         records=report(
-            local(f"{LAKE}/metadata/report/records.png"),
+            local(RUN.lake.report_asset("records.png")),
             caption="../report/records.rst",
             category="Data",
             labels={"figure": "records per session"},
         ),
         runtime=report(
-            local(f"{LAKE}/metadata/report/runtime.png"),
+            local(RUN.lake.report_asset("runtime.png")),
             caption="../report/runtime.rst",
             category="Data",
             labels={"figure": "job run time"},
         ),
         api=report(
-            local(f"{LAKE}/metadata/report/api_calls.png"),
+            local(RUN.lake.report_asset("api_calls.png")),
             caption="../report/api_calls.rst",
             category="Data",
             labels={"figure": "API calls and rate-limit waits"},
         ),
         quality=report(
-            local(f"{LAKE}/metadata/report/quality.html"),
+            local(RUN.lake.report_asset("quality.html")),
             caption="../report/quality.rst",
             category="Operations",
             labels={"table": "data quality"},
         ),
         gaps=report(
-            local(f"{LAKE}/metadata/report/gaps.html"),
+            local(RUN.lake.report_asset("gaps.html")),
             caption="../report/gaps.rst",
             category="Operations",
             labels={"table": "gaps per layer"},
         ),
     log:
-        "logs/metadata/report_assets.log",
+        "logs/report_assets.log",
     conda:
         "../envs/quantmini.yaml"
     resources:

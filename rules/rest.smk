@@ -9,7 +9,7 @@ rule bronze_rest:
     input:
         unpack(reference_tickers_for_pull),
     output:
-        f"{LAKE}/bronze/{{rest_dataset}}/pull_date={{pull_date}}/window={{window}}/part.parquet",
+        RUN.lake.bronze_rest_pattern(),
     log:
         "logs/bronze/{rest_dataset}/{pull_date}/{window}.log",
     conda:

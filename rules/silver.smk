@@ -7,7 +7,7 @@ checkpoint silver_corporate_actions:
     input:
         unpack(corporate_action_pulls),
     output:
-        **silver_corporate_actions_outputs(),
+        **PLAN.silver_corporate_actions_outputs(),
     log:
         "logs/silver/corporate_actions.log",
     conda:
@@ -24,8 +24,8 @@ rule silver_fundamentals:
     input:
         fundamentals_pulls,
     output:
-        **silver_outputs("fundamentals"),
-        **silver_pit_outputs(),
+        **PLAN.silver_outputs("fundamentals"),
+        **PLAN.silver_pit_outputs(),
     log:
         "logs/silver/fundamentals.log",
     conda:
@@ -40,9 +40,9 @@ rule silver_fundamentals:
 
 rule silver_financial_ratios:
     input:
-        **silver_outputs("fundamentals"),
+        **PLAN.silver_outputs("fundamentals"),
     output:
-        **silver_outputs("financial_ratios"),
+        **PLAN.silver_outputs("financial_ratios"),
     log:
         "logs/silver/financial_ratios.log",
     conda:

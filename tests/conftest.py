@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from quantmini.sandbox.control import free_port
+from quantmini.sandbox import control
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,30 +62,17 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> Sandbox:
     folder = tmp_path_factory.mktemp("sandbox")
-    state_file = folder / "state.json"
-    log = open(folder / "sandbox.log", "wb")
-    env = dict(os.environ, QUANTMINI_SANDBOX_API_KEY=API_KEY)
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "quantmini.sandbox.server",
-            "--s3-port", str(free_port()), "--rest-port", str(free_port()),
-            "--tickers", str(SANDBOX_TICKERS), "--start", SANDBOX_START, "--end", SANDBOX_END,
-            "--intraday-days", str(INTRADAY_DAYS), "--option-underlyings", str(OPTION_UNDERLYINGS),
-            "--state-file", str(state_file),
-        ],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
+    state_file, log_path = folder / "state.json", folder / "sandbox.log"
+    proc = control.launch(
+        ["--s3-port", str(control.free_port()), "--rest-port", str(control.free_port()),
+         "--tickers", str(SANDBOX_TICKERS), "--start", SANDBOX_START, "--end", SANDBOX_END,
+         "--intraday-days", str(INTRADAY_DAYS), "--option-underlyings", str(OPTION_UNDERLYINGS)],
+        state_file, log_path, env=dict(os.environ, QUANTMINI_SANDBOX_API_KEY=API_KEY),
     )
-    deadline = time.monotonic() + 120
-    while not state_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("sandbox did not start:\n" + (folder / "sandbox.log").read_text()[-3000:])
-        time.sleep(0.1)
-    state = json.loads(state_file.read_text())
+    state = control.wait_ready(proc, state_file, log_path, timeout=120)
     yield Sandbox(state["s3_endpoint"], state["rest_url"], state, state.get("fixtures"))
     proc.terminate()
     proc.wait(timeout=20)
-    log.close()
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from quantmini.gold import actions as adj
-from quantmini.gold.qlib_store import FIELDS, QlibStore, StoreError
+from quantmini.gold.qlib_store import FIELDS, QlibStore, QlibStoreError
 from quantmini.gold.symbols import PANDAS_NA_STRINGS, BadSymbol, code_to_fname, feature_dir_name, qlib_symbol
 from quantmini.paths import Lake
 from quantmini.sessions import sessions_between
@@ -263,7 +263,7 @@ def test_case_collision_refused_and_store_untouched(tmp_path):
     store.update(paths, [], s, d)
     before, before_m = store_files(tmp_path / "qlib"), mtimes(tmp_path / "qlib")
     paths.append(lk.day(DAYS[3], extra=("ALLPB",)))
-    with pytest.raises(StoreError, match="'ALLPB' and 'ALLpB' both become Qlib instrument 'ALLPB'"):
+    with pytest.raises(QlibStoreError, match="'ALLPB' and 'ALLpB' both become Qlib instrument 'ALLPB'"):
         store.update(paths, [], s, d)
     assert store_files(tmp_path / "qlib") == before and mtimes(tmp_path / "qlib") == before_m
 

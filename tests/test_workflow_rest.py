@@ -206,5 +206,6 @@ def test_silver_killed_between_files_is_rebuilt_whole(tmp_path, sandbox, clean_m
     for event, source in corporate_actions.SOURCES.items():
         parts = sorted(str(p) for p in (lake / "bronze" / source).glob("pull_date=*/window=*/part.parquet"))
         got = pq.read_table(lake / "silver" / "corporate_actions" / f"event_type={event}" / "data.parquet")
-        assert got.equals(corporate_actions.build(event, parts)), event
+        # the hive key is in the path only (quantmini.silver.write)
+        assert got.equals(corporate_actions.build(event, parts).drop_columns(["event_type"])), event
     assert any("pull_date=2024-06-11" in p.as_posix() for p in (lake / "bronze" / "dividends").rglob("part.parquet"))

@@ -14,7 +14,7 @@ adjusted close - 1.
 The store is a pure function of the bronze days, the minute days and the silver actions it
 is given. :meth:`QlibStore.update` makes it so with as little writing as it can:
 
-- **append** (the daily case): days after the last session are written with one ``pwrite``
+- **append** (the daily case): days after the last session are appended with one ``write``
   per file; symbols whose adjustment changed (an action that became effective, a late or
   corrected action) are rewritten whole from bronze, and no other file is touched;
 - **full** (an empty store, days before or inside the held history, a changed bronze or
@@ -61,7 +61,7 @@ STATE_VERSION = 1
 _NAN32 = np.float32(np.nan)
 
 
-class StoreError(RuntimeError):
+class QlibStoreError(RuntimeError):
     pass
 
 
@@ -141,18 +141,19 @@ def _sha(path: str | Path) -> str:
 
 
 def session_of(path: str) -> dt.date:
-    """The session of a bronze partition from its ``year=/month=/day=`` directories."""
-    parts = dict(p.split("=", 1) for p in Path(path).parts if "=" in p)
+    """The session of a bronze partition (quantmini.paths.partition_date)."""
+    from ..paths import partition_date
+
     try:
-        return dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
-    except (KeyError, ValueError):
-        raise StoreError(f"{path}: not a bronze partition path (year=/month=/day=)") from None
+        return dt.date.fromisoformat(partition_date(path))
+    except ValueError as exc:
+        raise QlibStoreError(f"not a bronze partition path: {exc}") from None
 
 
 class QlibStore:
     def __init__(self, root: str | Path, basis: str = "total"):
         if basis not in adj.BASES:
-            raise StoreError(f"config key 'qlib_adjustment': {basis!r} is not one of {', '.join(adj.BASES)}")
+            raise QlibStoreError(f"config key 'qlib_adjustment': {basis!r} is not one of {', '.join(adj.BASES)}")
         self.root = Path(root)
         self.basis = basis
         self.calendar_path = self.root / "calendars" / f"{FREQ}.txt"
@@ -261,13 +262,13 @@ class QlibStore:
         prints = self._fingerprints(days, minutes, state["days"] if state else {})
         if not days:
             if self.calendar_path.exists() or self.features.exists():
-                raise StoreError("no bronze stocks_daily partition given for a store that holds data")
+                raise QlibStoreError("no bronze stocks_daily partition given for a store that holds data")
             return UpdateResult("none", None, 0, 0)
         ordered = sorted(days)
         calendar = [d.isoformat() for d in sessions_between(dt.date.fromisoformat(ordered[0]), dt.date.fromisoformat(ordered[-1]))]
         not_sessions = sorted(set(ordered) - set(calendar))
         if not_sessions:
-            raise StoreError(f"bronze partitions for {', '.join(not_sessions)}: not XNYS sessions")
+            raise QlibStoreError(f"bronze partitions for {', '.join(not_sessions)}: not XNYS sessions")
         if state is not None:
             old = state["days"]
             old_last = max(old) if old else None
@@ -368,7 +369,7 @@ class QlibStore:
             first = position[dt.date.fromisoformat(old["last"]).toordinal()] + 1
             idx = [position[o] for o in plain.ords[a:z].tolist()]
             if idx[0] < first:
-                raise StoreError(f"{sym}: append at session {idx[0]} inside its history (ends at {first - 1})")
+                raise QlibStoreError(f"{sym}: append at session {idx[0]} inside its history (ends at {first - 1})")
             if len(idx) == 1 and idx[0] == first:
                 block = stacked[:, a:z]
             else:
@@ -492,7 +493,7 @@ def _check_dirs(spans: dict) -> set[str]:
     for sym in sorted(spans):
         d = feature_dir_name(sym)
         if owner.setdefault(d, sym) != sym:
-            raise StoreError(f"instruments {owner[d]!r} and {sym!r} map to the same Qlib directory features/{d}")
+            raise QlibStoreError(f"instruments {owner[d]!r} and {sym!r} map to the same Qlib directory features/{d}")
     return set(owner)
 
 
@@ -537,7 +538,7 @@ def load_bars(days: dict[str, str], minutes: dict[str, str], symbols: set[str] |
     try:
         mapped = np.array([qlib_symbol(t) for t in vendor.tolist()], dtype=object)
     except BadSymbol as exc:
-        raise StoreError(str(exc)) from None
+        raise QlibStoreError(str(exc)) from None
     names, inverse = np.unique(mapped, return_inverse=True)
     code = inverse[enc.indices.to_numpy(zero_copy_only=False)].astype(np.int64)
     row_ticker = enc.indices.to_numpy(zero_copy_only=False)
@@ -551,7 +552,7 @@ def load_bars(days: dict[str, str], minutes: dict[str, str], symbols: set[str] |
     dup = (code[1:] == code[:-1]) & (ords[1:] == ords[:-1])
     if dup.any():
         i = int(np.flatnonzero(dup)[0])
-        raise StoreError(
+        raise QlibStoreError(
             f"tickers {vendor[row_ticker[i]]!r} and {vendor[row_ticker[i + 1]]!r} both become Qlib instrument "
             f"{names[code[i]]!r} on {dt.date.fromordinal(int(ords[i]))} (Qlib upper-cases symbols)"
         )

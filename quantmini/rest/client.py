@@ -61,23 +61,28 @@ class RestSettings:
 
     @classmethod
     def from_config(cls, config: dict) -> "RestSettings":
+        from ..settings import with_defaults
+
+        config = with_defaults(dict(config))
         return cls(
-            base_url=str(config.get("rest_base_url", "https://api.massive.com")).rstrip("/"),
-            api_key_env=config.get("api_key_env", "MASSIVE_API_KEY"),
-            auth=config.get("rest_auth", "header"),
-            rate_limit_calls=int(config.get("rate_limit_calls", 5)),
-            rate_limit_period_s=float(config.get("rate_limit_period_s", 60.0)),
-            rate_limit_margin_s=float(config.get("rate_limit_margin_s", 1.0)),
-            timeout_s=float(config.get("rest_timeout_s", 30.0)),
-            max_retries=int(config.get("rest_max_retries", 5)),
-            backoff_factor=float(config.get("rest_backoff_factor", 1.0)),
-            backoff_max_s=float(config.get("rest_backoff_max_s", 60.0)),
+            base_url=str(config["rest_base_url"]).rstrip("/"),
+            api_key_env=config["api_key_env"],
+            auth=config["rest_auth"],
+            rate_limit_calls=int(config["rate_limit_calls"]),
+            rate_limit_period_s=float(config["rate_limit_period_s"]),
+            rate_limit_margin_s=float(config["rate_limit_margin_s"]),
+            timeout_s=float(config["rest_timeout_s"]),
+            max_retries=int(config["rest_max_retries"]),
+            backoff_factor=float(config["rest_backoff_factor"]),
+            backoff_max_s=float(config["rest_backoff_max_s"]),
         )
 
     def limiter_file(self, lake_root: str) -> Path:
         """One window per API host, shared by every run on the lake."""
         host = urlsplit(self.base_url).netloc.replace(":", "_") or "api"
-        return Path(lake_root) / ".quantmini" / "rate_limit" / f"{host}.json"
+        from ..paths import Lake
+
+        return Path(Lake(lake_root).rate_limit_dir()) / f"{host}.json"
 
 
 # urllib3 logs the URL (and so an ``apiKey`` parameter) when it retries; redact at the source

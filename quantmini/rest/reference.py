@@ -9,22 +9,18 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ..paths import Lake
 from ..store import LakeStore, glob_listing, readable
 
 
 def active_pulls(lake_root: str) -> list[tuple[str, str]]:
     """(pull date, path) of every active reference tickers pull the lake holds, oldest first."""
-    pattern = f"{lake_root}/bronze/tickers/pull_date=*/window=active/part.parquet"
+    lake = Lake(lake_root)
+    pattern = lake.bronze_rest_glob("tickers", "active")
     store = LakeStore.from_env()
-    paths = glob_listing(store.listing(f"{lake_root}/bronze/tickers"), os.path.normpath(pattern)) if store \
+    paths = glob_listing(store.listing(lake.bronze_dir("tickers")), os.path.normpath(pattern)) if store \
         else glob.glob(pattern)
     return sorted((Path(p).parent.parent.name.split("=", 1)[1], p) for p in paths)
-
-
-def latest_active_pull(lake_root: str, date: str) -> tuple[str, str] | None:
-    """The (pull date, path) of the latest active tickers pull on or before ``date``."""
-    held = [x for x in active_pulls(lake_root) if x[0] <= date]
-    return held[-1] if held else None
 
 
 @lru_cache(maxsize=16)

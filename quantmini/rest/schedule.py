@@ -1,10 +1,9 @@
 """Which REST pulls a run makes for a given date: the operations guide's section 3, from config.
 
-Defaults: corporate actions (dividends, splits, IPOs) daily over 30 days back and 90 ahead,
-plus a 2-year backfill on the 1st of the month; fundamentals and ticker events on Sundays
-(filing date within 180 days for quarterly, 365 for annual); short interest and short volume
-on Mondays over 30 days; news daily (the previous day); reference tickers on Mondays.
-Pure functions of the date and the config, so the daily run's targets are known at DAG time.
+The defaults (config/schema.yaml, rest_schedule and rest_windows): corporate actions
+(dividends, splits, IPOs) daily over a month back and a quarter ahead, plus a 2-year backfill
+on the 1st of the month; fundamentals and ticker events on Sundays; short interest and short
+volume on Mondays; news daily (the previous day); reference tickers on Mondays. Pure functions of the date and the config, so the daily run's targets are known at DAG time.
 """
 
 from __future__ import annotations
@@ -15,26 +14,18 @@ from dataclasses import dataclass
 from .datasets import REST_DATASETS
 from .windows import Window
 
+def _schema_default(key: str) -> dict:
+    from ..settings import defaults
+
+    return defaults()[key]
+
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
-DEFAULT_WINDOWS = {
-    "corporate_actions_back_days": 30,
-    "corporate_actions_ahead_days": 90,
-    "corporate_actions_backfill_days": 730,
-    "fundamentals_quarterly_days": 180,
-    "fundamentals_annual_days": 365,
-    "short_data_days": 30,
-    "news_days": 1,
-}
-DEFAULT_SCHEDULE = {
-    "corporate_actions": "daily",
-    "corporate_actions_backfill_day": 1,
-    "fundamentals": "sunday",
-    "ticker_events": "sunday",
-    "short_data": "monday",
-    "news": "daily",
-    "tickers": "monday",
-}
+# The defaults of config keys rest_windows and rest_schedule, written once, in the schema; a
+# config that sets some of a key's entries keeps the defaults of the others.
+DEFAULT_WINDOWS = _schema_default("rest_windows")
+DEFAULT_SCHEDULE = _schema_default("rest_schedule")
 CORPORATE_ACTIONS = ("dividends", "splits", "ipos")
 SHORT_DATA = ("short_interest", "short_volume")
 

@@ -13,6 +13,17 @@ from pathlib import Path
 DEFAULT_STATE_DIR = ".sandbox"
 
 
+#: what the sandbox server imports beyond quantmini's own dependencies (the ``sandbox`` extra)
+SERVER_MODULES = ("flask", "werkzeug", "moto")
+
+
+def missing_modules() -> list[str]:
+    """The sandbox extra's modules this environment lacks."""
+    import importlib.util
+
+    return [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+
+
 def free_port() -> int:
     """A free TCP port on loopback (for sandboxes started by tests and benchmarks)."""
     import socket
@@ -80,22 +91,38 @@ def start(extra_args: list[str], timeout: float = 300.0) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     state_file = folder / "state.json"
     log_path = folder / "sandbox.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "quantmini.sandbox.server", "--state-file", str(state_file), *extra_args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+    proc = launch(extra_args, state_file, log_path, detach=True)
+    return wait_ready(proc, state_file, log_path, timeout)
+
+
+def launch(args: list[str], state_file: Path, log_path: Path | None = None, env: dict | None = None,
+           detach: bool = False) -> subprocess.Popen:
+    """Start a sandbox server process (``quantmini.sandbox.server`` with ``args``) that writes
+    its ports to ``state_file`` when ready: the one launcher of the demo (``quantmini sandbox
+    start``), the tests and the benchmarks. ``detach`` puts it in a session of its own, so it
+    outlives the command that started it."""
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "quantmini.sandbox.server", "--state-file", str(state_file), *args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=detach,
         )
+    finally:
+        if log_path:
+            log.close()
+
+
+def wait_ready(proc: subprocess.Popen, state_file: Path, log_path: Path | None = None, timeout: float = 300.0) -> dict:
+    """The sandbox's state (ports, window) once it is ready; a clear error with the log's tail
+    when it exits or does not become ready in time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if state_file.exists():
             return json.loads(state_file.read_text())
         if proc.poll() is not None:
-            tail = log_path.read_text()[-2000:]
+            tail = Path(log_path).read_text()[-2000:] if log_path else ""
             raise RuntimeError(f"sandbox exited with code {proc.returncode}; last log lines:\n{tail}")
-        time.sleep(0.2)
+        time.sleep(0.1)
     proc.terminate()
     raise RuntimeError(f"sandbox did not become ready within {timeout:.0f} s (log: {log_path})")
 

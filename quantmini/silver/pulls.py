@@ -12,7 +12,6 @@ revised, and events get withdrawn. Two rules settle it, both needing the pull's 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import pyarrow.parquet as pq
 
 from ..rest.windows import Window
 
-_PULL_PATH = re.compile(r"/bronze/(?P<dataset>[a-z_]+)/pull_date=(?P<date>\d{4}-\d{2}-\d{2})/window=(?P<window>[^/]+)/part\.parquet$")
 
 
 class BadPullPath(ValueError):
@@ -37,10 +35,13 @@ class Pull:
 
     @classmethod
     def from_path(cls, path: str | Path) -> "Pull":
-        m = _PULL_PATH.search(Path(path).as_posix())
-        if not m:
-            raise BadPullPath(f"{path}: not a bronze REST partition (<dataset>/pull_date=<date>/window=<window>/part.parquet)")
-        return cls(Path(path), m["dataset"], dt.date.fromisoformat(m["date"]), Window.parse(m["window"]))
+        from ..paths import rest_partition
+
+        parts = rest_partition(path)
+        if parts is None:
+            raise BadPullPath(f"{path}: not a bronze REST partition (see quantmini.paths.Lake.bronze_rest)")
+        dataset, date, window = parts
+        return cls(Path(path), dataset, dt.date.fromisoformat(date), Window.parse(window))
 
 
 @dataclass(frozen=True)

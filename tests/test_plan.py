@@ -1,0 +1,327 @@
+"""The run plan (quantmini/plan.py) against constructed lake and vendor listings: what a run
+builds and what each rule reads, in milliseconds, with no Snakemake process and no socket.
+
+Whole-workflow tests keep what only a whole run shows (Snakemake's own rerun decisions, real
+sockets); the planning rules are checked here, one constructed listing each.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from quantmini import settings
+from quantmini.corrections import RemoteObject
+from quantmini.datasets import FLATFILE_DATASETS
+from quantmini.plan import LakeListing, Planner
+
+NY = dt.timezone(dt.timedelta(hours=-4))
+JUNE = ["2024-06-24", "2024-06-25", "2024-06-26", "2024-06-27", "2024-06-28"]
+
+
+def planner(root: Path, listing: LakeListing, remote=None, now=None, say=None, **config) -> Planner:
+    cfg = settings.with_defaults({"lake_root": str(root), "rest_datasets": [], "datasets": ["stocks_daily"], **config})
+    cfg.setdefault("date", "2024-06-28")
+    run = settings.resolve(cfg)
+    lines = say if say is not None else []
+    return Planner(run, cfg, listing, remote or (lambda prefixes: {}), now=now, say=lines.append)
+
+
+def lake_after(p: Planner) -> LakeListing:
+    """The lake a successful run of plan ``p`` leaves: its targets and its landing files."""
+    stored = [t for t in p.run_targets() if "/gold/" not in t]
+    stored += [p.lake.landing(ds, d) for ds in p.run.datasets for d in p.run.sessions]
+    gold = [t for t in p.run_targets() if "/gold/" in t and t.endswith("part.parquet")]
+    return LakeListing.of(stored, local=gold)
+
+
+def held_lake(root: Path, datasets=("stocks_daily",), days=JUNE, gold=True) -> LakeListing:
+    from quantmini.paths import Lake
+
+    lake = Lake(str(root))
+    stored = [lake.bronze(ds, d) for ds in datasets for d in days] + [lake.landing(ds, d) for ds in datasets for d in days]
+    local = [lake.gold("stocks_daily", d) for d in days] if gold else []
+    return LakeListing.of(stored, local=local)
+
+
+def all_inputs(p: Planner) -> dict:
+    """Every planning answer a run's rules read, for comparing two plans."""
+    out = {"targets": sorted(p.run_targets()), "summary": p.summary_inputs()[0], "qlib": p.qlib_inputs(),
+           "silver": p.corporate_action_pulls()}
+    for d in p.run.sessions:
+        out[f"gold {d}"] = p.gold_stocks_daily_inputs(d)
+    return out
+
+
+# ----------------------------------------------------------------------------------- windows
+def test_window_targets_are_the_window_sessions_only(tmp_path):
+    p = planner(tmp_path, LakeListing.of([]), date="2024-06-28", days_back=3)
+    assert p.run.sessions == ("2024-06-26", "2024-06-27", "2024-06-28")
+    assert p.window_targets() == [p.lake.bronze("stocks_daily", d) for d in p.run.sessions]
+    assert p.gold_feature_targets() == [p.lake.gold("stocks_daily", d) for d in p.run.sessions]
+    assert p.gold_targets()[0] == p.lake.qlib_receipt("stocks_daily")
+
+
+def test_explicit_window_skips_holidays_and_weekends(tmp_path):
+    p = planner(tmp_path, LakeListing.of([]), date="", start="2024-06-18", end="2024-06-24")
+    # 2024-06-19 is Juneteenth, 06-22/23 a weekend
+    assert p.run.sessions == ("2024-06-18", "2024-06-20", "2024-06-21", "2024-06-24")
+    assert len(p.window_targets()) == 4
+
+
+def test_a_holiday_date_is_refused_with_its_key(tmp_path):
+    with pytest.raises(settings.ConfigError, match="'date': 2024-06-19 is not an XNYS trading session"):
+        planner(tmp_path, LakeListing.of([]), date="2024-06-19")
+
+
+# ----------------------------------------------------------------------------------- reruns
+def test_a_rerun_after_a_run_plans_the_same_inputs(tmp_path):
+    """The set a run records is the set the next run finds: every rule's inputs and every
+    target are the same when the lake holds what the first run built (so a rerun plans
+    nothing), REST pulls and silver included."""
+    cfg = dict(date="2024-06-28", days_back=5, rest_datasets=["dividends", "splits"], datasets=["stocks_daily", "stocks_minute"])
+    first = planner(tmp_path, LakeListing.of([]), **cfg)
+    second = planner(tmp_path, lake_after(first), **cfg)
+    assert all_inputs(first) == all_inputs(second)
+    assert first.silver_targets() and first.silver_targets() == second.silver_targets()
+
+
+def test_a_new_day_adds_exactly_that_day(tmp_path):
+    old = planner(tmp_path, held_lake(tmp_path, days=JUNE[:-1]), date="2024-06-27", days_back=4)
+    new = planner(tmp_path, held_lake(tmp_path, days=JUNE[:-1]), date="2024-06-28", days_back=1)
+    day = "2024-06-28"
+    assert set(new.window_targets()) - set(old.window_targets()) == {new.lake.bronze("stocks_daily", day)}
+    assert set(new.gold_feature_targets()) - set(old.gold_feature_targets()) == {new.lake.gold("stocks_daily", day)}
+    added = set(new.qlib_inputs()["bronze"]) - set(old.qlib_inputs()["bronze"])
+    assert added == {new.lake.bronze("stocks_daily", day)}
+    # the new session's gold window reads the held days before it
+    assert new.gold_window(day)[-5:] == JUNE
+
+
+def test_held_history_is_kept_and_a_deleted_bronze_under_gold_is_rebuilt(tmp_path):
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    listing = LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE[:3]],
+                             local=[lake.gold("stocks_daily", d) for d in JUNE[:4]])
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1)
+    held = p.bronze_by_date("stocks_daily")
+    assert sorted(held) == JUNE  # three held, one under a held gold session, one in the window
+    assert held["2024-06-27"] == lake.bronze("stocks_daily", "2024-06-27")
+
+
+# ----------------------------------------------------------------------------------- gold windows
+def test_gold_window_is_the_held_lookback(tmp_path):
+    p = planner(tmp_path, held_lake(tmp_path, days=JUNE[1:]), date="2024-06-28", gold_lookback_sessions=3)
+    assert p.gold_window("2024-06-28") == ["2024-06-26", "2024-06-27", "2024-06-28"]
+    assert p.gold_window("2024-06-25") == ["2024-06-25"]  # 06-21 and 06-24 are not held
+    inputs = p.gold_stocks_daily_inputs("2024-06-28")
+    assert inputs["bronze"] == [p.lake.bronze("stocks_daily", d) for d in ("2024-06-26", "2024-06-27", "2024-06-28")]
+    assert inputs["minute"] == [] and inputs["splits"] == [] and inputs["dividends"] == []
+
+
+def test_gold_features_off_plans_no_gold_sessions(tmp_path):
+    p = planner(tmp_path, held_lake(tmp_path), gold_features=False, gold_qlib=False)
+    assert p.gold_targets() == []
+
+
+# ----------------------------------------------------------------------------------- late splits
+def _write_splits(path: str, rows: list[tuple[str, str, float]]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({
+        "ticker": [r[0] for r in rows],
+        "event_date": pa.array([dt.date.fromisoformat(r[1]) for r in rows], pa.date32()),
+        "event_id": [f"e{i}" for i in range(len(rows))],
+        "split_ratio": [r[2] for r in rows],
+    }), path)
+
+
+def test_a_late_split_changes_exactly_the_sessions_whose_window_holds_it(tmp_path):
+    days = [d.isoformat() for d in __import__("quantmini.sessions", fromlist=["x"]).sessions_between(
+        dt.date(2024, 5, 1), dt.date(2024, 6, 28))]
+    listing = held_lake(tmp_path, days=days)
+    before = planner(tmp_path, listing, date="2024-06-28", gold_lookback_sessions=5,
+                     rest_datasets=["splits"])
+    split_file = before.silver_corporate_actions_outputs()["split"]
+    _write_splits(split_file, [("AAA", "2024-05-02", 2.0)])
+    prints_before = {d: before.gold_stocks_daily_actions(d) for d in days}
+    qlib_before = before.qlib_actions()
+
+    after = planner(tmp_path, listing, date="2024-06-28", gold_lookback_sessions=5, rest_datasets=["splits"])
+    _write_splits(split_file, [("AAA", "2024-05-02", 2.0), ("NVDA", "2024-06-10", 10.0)])
+    prints_after = {d: after.gold_stocks_daily_actions(d) for d in days}
+    changed = sorted(d for d in days if prints_before[d] != prints_after[d])
+    # 5-session windows holding the ex-date after their first bar (the return into it): the
+    # session of the ex-date and the three after it; 06-14's window starts at 06-10
+    assert changed == ["2024-06-10", "2024-06-11", "2024-06-12", "2024-06-13"]
+    assert after.qlib_actions() != qlib_before
+    # an unchanged rewrite changes nothing
+    again = planner(tmp_path, listing, date="2024-06-28", gold_lookback_sessions=5, rest_datasets=["splits"])
+    _write_splits(split_file, [("AAA", "2024-05-02", 2.0), ("NVDA", "2024-06-10", 10.0)])
+    assert {d: again.gold_stocks_daily_actions(d) for d in days} == prints_after
+    assert again.qlib_actions() == after.qlib_actions()
+
+
+# ----------------------------------------------------------------------------------- corrections
+def _landing_sidecar(p: Planner, day: str, etag: str, size: int, status="success", bronze_status=None):
+    path = Path(p.lake.sidecar("landing", "stocks_daily", day))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"status": status, "timestamp": "2024-06-29T16:00:00",
+                                "statistics": {"etag": etag, "bytes": size}}))
+    if bronze_status:
+        b = Path(p.lake.sidecar("bronze", "stocks_daily", day))
+        b.parent.mkdir(parents=True, exist_ok=True)
+        b.write_text(json.dumps({"status": bronze_status, "timestamp": "2024-06-29T16:01:00", "error": "bad row 7"}))
+
+
+def _remote(days_etags: dict[str, str], size=100):
+    objects = {FLATFILE_DATASETS["stocks_daily"].s3_key(d): RemoteObject(FLATFILE_DATASETS["stocks_daily"].s3_key(d), e, size,
+                                                                          "2024-06-29T15:00:00+00:00")
+               for d, e in days_etags.items()}
+    asked = []
+
+    def lister(prefixes):
+        asked.append(list(prefixes))
+        return objects
+
+    return lister, asked
+
+
+def _marker_args(p: Planner, day: str):
+    asset, feed = FLATFILE_DATASETS["stocks_daily"].s3_prefix.split("/")
+    return asset, feed, day[:4], day[5:7], day
+
+
+def test_a_corrected_file_three_sessions_back_gets_a_marker_its_day_only(tmp_path):
+    remote, asked = _remote({d: "same" for d in JUNE} | {"2024-06-25": "changed"})
+    p = planner(tmp_path, held_lake(tmp_path), remote=remote, date="2024-06-28", days_back=1)
+    for d in JUNE:
+        _landing_sidecar(p, d, "same", 100)
+    markers = {d: p.correction_markers(*_marker_args(p, d)) for d in JUNE}
+    assert [d for d, m in markers.items() if m] == ["2024-06-25"]
+    (marker,) = markers["2024-06-25"]
+    assert Path(marker).name.startswith("2024-06-25.etag-changed-")
+    assert Path(marker).parent.as_posix() == p.lake.correction_marker_dir(*_marker_args(p, "2024-06-25")[:4])
+    assert asked == [["us_stocks_sip/day_aggs_v1/2024/06/"]]  # one listing per dataset and month
+    # the held refresh sessions are targets, so the corrected day is re-checked
+    assert p.lake.bronze("stocks_daily", "2024-06-25") in p.window_targets()
+
+
+def test_a_held_marker_stays_an_input_and_a_failed_conversion_refetches(tmp_path):
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    asset, feed, y, m, _ = ("us_stocks_sip", "day_aggs_v1", "2024", "06", None)
+    old_marker = f"{lake.correction_marker_dir(asset, feed, y, m)}/2024-06-20.etag-old-1234"
+    listing = LakeListing.of([*held_lake(tmp_path).glob(f"{tmp_path}/*/*/*/*/*/*/*") , old_marker,
+                              lake.landing("stocks_daily", "2024-06-27"), lake.bronze("stocks_daily", "2024-06-27")])
+    remote, _ = _remote({"2024-06-27": "same"})
+    p = planner(tmp_path, listing, remote=remote, date="2024-06-28", days_back=1)
+    _landing_sidecar(p, "2024-06-27", "same", 100, bronze_status="failed")
+    assert p.correction_markers(asset, feed, y, m, "2024-06-20") == [old_marker]  # outside refresh_days: held only
+    (refetch,) = p.correction_markers(asset, feed, y, m, "2024-06-27")
+    assert Path(refetch).name.startswith("2024-06-27.refetch-")
+
+
+def test_an_unreachable_vendor_checks_nothing_and_says_so_without_secrets(tmp_path):
+    def down(prefixes):
+        raise ConnectionError("https://files.example/?X-Amz-Credential=AKIASECRET12345 unreachable")
+
+    lines = []
+    p = planner(tmp_path, held_lake(tmp_path), remote=down, say=lines, date="2024-06-28", days_back=1)
+    _landing_sidecar(p, "2024-06-26", "same", 100)
+    assert p.correction_markers(*_marker_args(p, "2024-06-26")) == []
+    assert p.unpublished() == frozenset()
+    assert len(lines) == 1 and lines[0].startswith("quantmini: corrections not checked:")
+
+
+# ----------------------------------------------------------------------------------- pending files
+def test_an_unpublished_file_is_pending_until_it_is_late(tmp_path):
+    remote, _ = _remote({})  # nothing published for June
+    lines = []
+    early = dt.datetime(2024, 6, 29, 12, 0, tzinfo=NY)  # due 06-28 11:00 + 1 day: 1 h late
+    p = planner(tmp_path, LakeListing.of([]), remote=remote, now=early, say=lines, date="2024-06-28", days_back=1)
+    assert p.unpublished() == frozenset({("stocks_daily", "2024-06-28")})
+    assert p.window_targets() == [] and p.bronze_partitions("stocks_daily") == []
+    assert lines == ["quantmini: stocks_daily 2024-06-28: not published yet (due 2024-06-29 11:00 New York); "
+                     "pending, the next run fetches it"]
+    late = dt.datetime(2024, 7, 2, 12, 0, tzinfo=NY)  # > 48 h after due: in the run, its job fails loudly
+    q = planner(tmp_path, LakeListing.of([]), remote=remote, now=late, date="2024-06-28", days_back=1)
+    assert q.unpublished() == frozenset()
+    assert q.window_targets() == [q.lake.bronze("stocks_daily", "2024-06-28")]
+
+
+def test_a_published_file_is_planned(tmp_path):
+    remote, _ = _remote({"2024-06-28": "x"})
+    p = planner(tmp_path, LakeListing.of([]), remote=remote, now=dt.datetime(2024, 6, 29, 12, tzinfo=NY))
+    assert p.unpublished() == frozenset()
+    assert p.window_targets() == [p.lake.bronze("stocks_daily", "2024-06-28")]
+
+
+# ----------------------------------------------------------------------------------- REST and silver
+def test_silver_is_planned_only_from_pulls_held_or_made(tmp_path):
+    none = planner(tmp_path, LakeListing.of([]))
+    assert none.silver_targets() == [] and none.silver_action_file("split") == ()
+    pulls = planner(tmp_path, LakeListing.of([]), rest_datasets=["dividends"], date="2024-06-28")
+    assert pulls.rest_targets() == [pulls.lake.bronze_rest("dividends", "2024-06-28", pulls.run.pulls[0].window.name)]
+    assert sorted(pulls.silver_targets()) == sorted(pulls.silver_corporate_actions_outputs().values())
+    held_fund = pulls.lake.bronze_rest("fundamentals", "2024-06-23", "quarterly")
+    fund = planner(tmp_path, LakeListing.of([held_fund]))
+    assert fund.bronze_pulls("fundamentals") == [held_fund]
+    assert set(fund.silver_targets()) == set(fund.silver_outputs("financial_ratios").values()) | set(
+        fund.silver_pit_outputs().values())
+    assert planner(tmp_path, LakeListing.of([held_fund]), silver=False).silver_targets() == []
+
+
+def test_reference_tickers_come_from_the_latest_tickers_pull(tmp_path):
+    p = planner(tmp_path, LakeListing.of([]), fundamental_tickers=[])
+    # tickers are pulled on Mondays: the pull of Wednesday 2024-06-26 reads Monday's
+    assert p.reference_tickers_for_pull("fundamentals", "2024-06-26") == {
+        "reference": p.lake.bronze_rest("tickers", "2024-06-24", "active")}
+    assert planner(tmp_path, LakeListing.of([]), fundamental_tickers=["AAPL"]).reference_tickers_for_pull(
+        "fundamentals", "2024-06-26") == {}
+
+
+def test_corporate_action_inputs_are_every_pull_and_every_bar(tmp_path):
+    p = planner(tmp_path, held_lake(tmp_path), rest_datasets=["splits"])
+    inputs = p.corporate_action_pulls()
+    assert set(inputs) == {"dividends", "splits", "ipos", "ticker_events", "bars"}
+    assert inputs["bars"] == sorted(p.lake.bronze("stocks_daily", d) for d in JUNE)
+    assert inputs["splits"] == p.rest_targets("splits")
+
+
+# ----------------------------------------------------------------------------------- the run
+def test_final_outputs_end_with_the_summaries_and_an_empty_run_has_none(tmp_path):
+    p = planner(tmp_path, LakeListing.of([]))
+    assert p.final_outputs()[-2:] == [p.lake.summary(), p.lake.report_asset("records.png")]
+    empty = planner(tmp_path, LakeListing.of([]), datasets=[], rest_datasets=[], date="2024-06-19")
+    assert empty.run.empty and empty.final_outputs() == []
+
+
+def test_summary_inputs_are_the_held_lake_and_the_run(tmp_path):
+    p = planner(tmp_path, held_lake(tmp_path, datasets=("stocks_daily", "stocks_minute")), date="2024-06-28")
+    paths, local = p.summary_inputs()
+    assert set(p.run_targets()) <= set(paths)
+    assert {p.lake.bronze("stocks_minute", d) for d in JUNE} <= set(paths)  # held, not in the run's datasets
+    assert local == {p.lake.gold("stocks_daily", d) for d in JUNE} | {p.lake.qlib_receipt("stocks_daily")}
+
+
+def test_each_listing_is_asked_once_per_plan(tmp_path):
+    calls = []
+    base = held_lake(tmp_path)
+
+    def counting(pattern):
+        calls.append(pattern)
+        return base.glob(pattern)
+
+    p = planner(tmp_path, LakeListing(glob=counting, has=base.has, local_glob=base.local_glob))
+    for _ in range(3):
+        p.summary_inputs(), p.qlib_inputs(), p.corporate_action_pulls()
+        for d in JUNE:
+            p.gold_stocks_daily_inputs(d)
+    assert len(calls) == len(set(calls))
