@@ -25,6 +25,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
+from quantmini.command import snakemake_command  # noqa: E402
 from quantmini.sandbox import control  # noqa: E402
 from quantmini.sandbox.control import free_port  # noqa: E402
 
@@ -66,8 +67,7 @@ def main() -> int:
             before = requests.get(f"{base}/_sandbox/calls", timeout=10).json()["total"]
             cfg = {"rest_base_url": base, "s3_endpoint": f"http://127.0.0.1:{s3}", "pull_date": day, "datasets": "[]",
                    "rate_limit_calls": 0, "fundamental_tickers": "[" + ",".join(common) + "]"}
-            cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
-                   "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+            cmd = snakemake_command(workdir=wd, profile=REPO / "profiles" / "demo", config=cfg)
             t0 = time.perf_counter()
             subprocess.run(cmd, check=True, env=env, capture_output=True)
             wall = time.perf_counter() - t0

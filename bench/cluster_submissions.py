@@ -53,9 +53,11 @@ def submissions(output: str) -> tuple[int, dict[str, int]]:
 def run(profile: Path, workdir: Path, args) -> dict:
     env = dict(os.environ, MASSIVE_S3_ACCESS_KEY="x", MASSIVE_S3_SECRET_KEY="x", MASSIVE_API_KEY="x",
                PATH=f"{BIN}:{os.environ['PATH']}")
-    cmd = [str(BIN / "snakemake"), "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(profile), "--config", "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]",
-           f"start={args.start}", f"end={args.end}", "rest_datasets=[]", f"lake_root={workdir / 'lake'}"]
+    from quantmini.command import snakemake_command
+
+    cmd = snakemake_command(workdir=workdir, profile=profile, extra=["-n"], config=[
+        "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]", f"start={args.start}", f"end={args.end}",
+        "rest_datasets=[]", f"lake_root={workdir / 'lake'}"])
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t

@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO))
+from quantmini.command import snakemake_command  # noqa: E402
 from quantmini.sandbox import control  # noqa: E402
 from quantmini.sandbox.control import free_port  # noqa: E402
 DATASETS = ["stocks_daily", "stocks_minute", "options_daily", "options_minute"]
@@ -133,10 +134,9 @@ def end_to_end(args, work: Path) -> dict:
         for i in range(args.repeat):
             wd = work / f"e2e{i}"
             wd.mkdir()
-            cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
-                   "--profile", str(REPO / "profiles" / "demo"), "--cores", "2",
-                   "--config", f"s3_endpoint=http://127.0.0.1:{s3}", f"rest_base_url=http://127.0.0.1:{rest}",
-                   f"date={args.date}", "days_back=1", "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]", "rest_datasets=[]"]
+            cmd = snakemake_command(workdir=wd, profile=REPO / "profiles" / "demo", extra=["--cores", "2"], config=[
+                f"s3_endpoint=http://127.0.0.1:{s3}", f"rest_base_url=http://127.0.0.1:{rest}", f"date={args.date}",
+                "days_back=1", "datasets=[stocks_daily,stocks_minute,options_daily,options_minute]", "rest_datasets=[]"])
             t = time.perf_counter()
             subprocess.run(cmd, check=True, env=env, capture_output=True)
             walls.append(time.perf_counter() - t)

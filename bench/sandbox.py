@@ -77,6 +77,7 @@ def sandbox(work: Path, tickers: int, start: str, end: str, *extra: str) -> Iter
 
 
 def snakemake_cmd(workdir: Path, config: dict[str, str], *extra: str) -> list[str]:
-    return [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--profile", str(REPO / "profiles" / "demo"), "--config",
-            *[f"{k}={v}" for k, v in {"days_back": 1, **config}.items()], *extra]
+    from quantmini.command import snakemake_command
+
+    return snakemake_command(workdir=workdir, profile=REPO / "profiles" / "demo", extra=extra,
+                             config={"days_back": 1, **config})

@@ -183,7 +183,6 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     """Fill exactly the sessions ``quantmini gaps`` lists, with one snakemake run per
     contiguous stretch of them: the workflow builds the missing files of each layer and
     nothing that is held (its targets exist and are up to date)."""
-    import os
     import shlex
     import subprocess
 
@@ -210,20 +209,18 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
             stretches.append(run)
             run = [d]
     stretches.append(run)
-    snakemake = os.environ.get("SNAKEMAKE") or str(Path(sys.executable).with_name("snakemake"))
+    from .command import snakemake_command
+
     status = 0
     for stretch in stretches:
         datasets = sorted(ds for ds, ds_days in todo.items() if set(ds_days) & set(stretch))
-        cmd = [snakemake, "--snakefile", str(effective.workflow_dir() / "Snakefile")]
-        if args.profile:
-            cmd += ["--profile", str(effective._profile_dir(args.profile))]
-        cmd += ["--config", *(args.config or []), f"start={stretch[0]}", f"end={stretch[-1]}",
-                f"datasets=[{','.join(datasets)}]", "rest_datasets=[]", "rest_force=[]"]
+        config = [*(args.config or []), f"start={stretch[0]}", f"end={stretch[-1]}",
+                  f"datasets=[{','.join(datasets)}]", "rest_datasets=[]", "rest_force=[]"]
         if args.lake:
-            cmd.append(f"lake_root={args.lake}")
-        cmd += args.snakemake_args
-        if args.dry_run:
-            cmd.append("-n")
+            config.append(f"lake_root={args.lake}")
+        cmd = snakemake_command(snakefile=effective.workflow_dir() / "Snakefile",
+                                profile=effective._profile_dir(args.profile) if args.profile else None,
+                                extra=[*args.snakemake_args, *(["-n"] if args.dry_run else [])], config=config)
         print(f"quantmini backfill: {', '.join(datasets)} {stretch[0]} .. {stretch[-1]} ({len(stretch)} session{'s' * (len(stretch) != 1)})",
               flush=True)
         print("  " + shlex.join(cmd[0:1] + cmd[3:]), flush=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from quantmini.command import snakemake_command
 from quantmini.sandbox import control
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,11 +105,7 @@ def run_workflow(workdir: Path, sandbox: Sandbox, *args: str, config: dict | Non
            "rest_datasets": "[]", "rate_limit_calls": 0,
            "days_back": 1}  # the demo profile's config file holds a 19-session window
     cfg.update(config or {})
-    cmd = [
-        SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-        "--profile", str(REPO / "profiles" / "demo"),
-        "--config", *[f"{k}={v}" for k, v in cfg.items()], *args,
-    ]
+    cmd = snakemake_command(workdir=workdir, profile=REPO / "profiles" / "demo", extra=args, config=cfg)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(env), cwd=workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
@@ -120,10 +117,10 @@ def cluster_cmd(workdir: Path, sandbox: Sandbox, config: dict, *extra: str) -> l
     cluster = REPO / "profiles" / "cluster"
     cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "datasets": "[stocks_daily]",
            "rate_limit_calls": 0, **config}
-    return [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--profile", str(cluster),
-            *[f"--cluster-generic-{kind}-cmd={cluster / f'{kind}.sh'}" for kind in ("submit", "status", "cancel")],
-            "--latency-wait", "5", "--max-status-checks-per-second", "10", *extra,
-            "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    return snakemake_command(
+        workdir=workdir, profile=cluster, config=cfg,
+        extra=[*[f"--cluster-generic-{kind}-cmd={cluster / f'{kind}.sh'}" for kind in ("submit", "status", "cancel")],
+               "--latency-wait", "5", "--max-status-checks-per-second", "10", *extra])
 
 
 def snapshot(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:

@@ -109,11 +109,13 @@ def test_license_is_present():
 def test_laptop_profile_runs_one_job_at_a_time_under_its_memory_cap(tmp_path, sandbox):
     """`snakemake --profile profiles/laptop` (the guide's sequential mode) resolves and plans
     the same jobs, with one core and a 4 GB cap."""
-    from .conftest import SNAKEMAKE, workflow_env
+    from quantmini.command import snakemake_command
 
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--profile",
-           str(REPO / "profiles" / "laptop"), "-n", "--config", f"s3_endpoint={sandbox.s3_endpoint}",
-           f"rest_base_url={sandbox.rest_url}", "date=2024-06-14", "datasets=[stocks_daily]", "rest_datasets=[]"]
+    from .conftest import workflow_env
+
+    cmd = snakemake_command(workdir=tmp_path, profile=REPO / "profiles" / "laptop", extra=["-n"],
+                            config=[f"s3_endpoint={sandbox.s3_endpoint}", f"rest_base_url={sandbox.rest_url}",
+                                    "date=2024-06-14", "datasets=[stocks_daily]", "rest_datasets=[]"])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     profile = yaml.safe_load((REPO / "profiles" / "laptop" / "config.yaml").read_text())

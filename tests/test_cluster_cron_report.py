@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from quantmini.command import snakemake_command
 from quantmini.paths import Lake
 
-from .conftest import API_KEY, REPO, S3_SECRET, SNAKEMAKE, cluster_cmd, run_workflow, workflow_env
+from .conftest import API_KEY, REPO, S3_SECRET, cluster_cmd, run_workflow, workflow_env
 
 pytestmark = pytest.mark.workflow
 
@@ -170,10 +171,9 @@ def test_slurm_profile_resolves_and_groups_the_sessions(tmp_path):
     import re
 
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is a dependency")
-    cmd = [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--profile", str(REPO / "profiles" / "slurm"),
-           "--config", "datasets=[stocks_daily]", "start=2023-01-03", "end=2023-03-31", "rest_datasets=[]",
-           f"lake_root={tmp_path / 'lake'}"]
+    cmd = snakemake_command(workdir=tmp_path, profile=REPO / "profiles" / "slurm", extra=["-n"],
+                            config=["datasets=[stocks_daily]", "start=2023-01-03", "end=2023-03-31", "rest_datasets=[]",
+                                    f"lake_root={tmp_path / 'lake'}"])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout + proc.stderr

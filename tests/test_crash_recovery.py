@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from quantmini.command import snakemake_command
 from quantmini.faults import POINTS
 from quantmini.paths import Lake
 
-from .conftest import REPO, SNAKEMAKE, run_workflow, workflow_env
+from .conftest import REPO, run_workflow, workflow_env
 
 pytestmark = pytest.mark.workflow
 
@@ -58,8 +59,7 @@ def clean(tmp_path_factory, sandbox):
 
 def _crashing_run(workdir: Path, sandbox, point: str) -> subprocess.CompletedProcess:
     cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "days_back": 1, **CONFIG}
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    cmd = snakemake_command(workdir=workdir, profile=REPO / "profiles" / "demo", config=cfg)
     # Own process group: the crash point kills Snakemake and every job, like kill -9 -PGID.
     return subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, start_new_session=True,
                           env=workflow_env({"QUANTMINI_CRASH_AT": point}))
@@ -86,7 +86,7 @@ def test_sigkill_then_rerun_gives_the_clean_lake(tmp_path, sandbox, clean, point
     # the --unlock itself under its own flock).
     stopped = run_workflow(tmp_path, sandbox, config=CONFIG, check=False)
     assert stopped.returncode != 0 and "LockException" in stopped.stdout + stopped.stderr
-    subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--unlock"],
+    subprocess.run(snakemake_command(workdir=tmp_path, extra=["--unlock"]),
                    check=True, capture_output=True, env=workflow_env(), cwd=tmp_path)
     run_workflow(tmp_path, sandbox, config=CONFIG)
     got = lake_digest(lake)

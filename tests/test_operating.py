@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from quantmini.command import snakemake_command
 from quantmini.paths import Lake
 
-from .conftest import API_KEY, BIN, REPO, SNAKEMAKE, run_workflow, workflow_env
+from .conftest import API_KEY, BIN, REPO, run_workflow, workflow_env
 
 pytestmark = pytest.mark.workflow
 
@@ -165,8 +166,8 @@ def test_config_show_is_the_effective_config_with_secrets_masked(tmp_path, sandb
 def test_command_line_config_adds_to_the_demo_profile_key_by_key(tmp_path, sandbox):
     """`--config s3_endpoint=...` used to replace the profile's whole config list (dropping
     its window, datasets and rate limit)."""
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--profile",
-           str(REPO / "profiles" / "demo"), "-n", "--config", *_sandbox_config(sandbox), "rest_datasets=[]"]
+    cmd = snakemake_command(workdir=tmp_path, profile=REPO / "profiles" / "demo", extra=["-n"],
+                            config=[*_sandbox_config(sandbox), "rest_datasets=[]"])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     counts = {line.split()[0]: int(line.split()[1]) for line in proc.stdout.splitlines()

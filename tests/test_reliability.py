@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from quantmini.command import snakemake_command
 from quantmini.sandbox.control import free_port
 
-from .conftest import API_KEY, REPO, S3_KEY, S3_SECRET, SNAKEMAKE, run_workflow, workflow_env
+from .conftest import API_KEY, REPO, S3_KEY, S3_SECRET, run_workflow, workflow_env
 from .test_crash_recovery import lake_digest
 
 pytestmark = pytest.mark.workflow
@@ -35,8 +36,7 @@ def test_unreachable_endpoint_is_one_line_and_nothing_is_written(tmp_path, sandb
 def _command(workdir: Path, sandbox, lake: Path, **cfg) -> list[str]:
     conf = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "lake_root": str(lake),
             "rate_limit_calls": 0, "days_back": 1, **cfg}
-    return [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--profile", str(REPO / "profiles" / "demo"), "--config", *[f"{k}={v}" for k, v in conf.items()]]
+    return snakemake_command(workdir=workdir, profile=REPO / "profiles" / "demo", config=conf)
 
 
 def test_a_second_run_on_the_same_lake_from_another_directory_is_refused(tmp_path, sandbox):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from quantmini.command import snakemake_command
 from quantmini.paths import Lake
 
 from .conftest import API_KEY, S3_SECRET, run_workflow
@@ -187,19 +188,18 @@ def test_silver_killed_between_files_is_rebuilt_whole(tmp_path, sandbox, clean_m
 
     from quantmini.silver import corporate_actions
 
-    from .conftest import REPO, SNAKEMAKE, workflow_env
+    from .conftest import REPO, workflow_env
 
     wd = tmp_path / "wd"
     shutil.copytree(clean_monday[0], wd, symlinks=True)
     tuesday = {**BASE, "pull_date": "2024-06-11", "rest_datasets": "[dividends,splits]"}
     cfg = {"s3_endpoint": sandbox.s3_endpoint, "rest_base_url": sandbox.rest_url, "rate_limit_calls": 0, "days_back": 1,
            **tuesday}
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd), "--profile", str(REPO / "profiles" / "demo"),
-           "--config", *[f"{k}={v}" for k, v in cfg.items()]]
+    cmd = snakemake_command(workdir=wd, profile=REPO / "profiles" / "demo", config=cfg)
     crashed = subprocess.run(cmd, capture_output=True, text=True, cwd=wd, start_new_session=True,
                              env=workflow_env({"QUANTMINI_CRASH_AT": "silver.between_files"}))
     assert crashed.returncode == -9, crashed.stderr[-2000:]
-    subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd), "--unlock"],
+    subprocess.run(snakemake_command(workdir=wd, extra=["--unlock"]),
                    check=True, capture_output=True, env=workflow_env(), cwd=wd)
     run_workflow(wd, sandbox, config=tuesday)
     lake = wd / "quantlake"

@@ -1,0 +1,49 @@
+"""What the workflow does when a run ends, whether its jobs all succeeded or not."""
+
+from __future__ import annotations
+
+import sys
+
+from .secrets import redact
+from .settings import RunPlan
+
+
+def job_pythonpath(workflow_dir: str) -> dict[str, str]:
+    """The PYTHONPATH a job needs to import the quantmini package from the workflow's folder
+    (also inside a conda env, which does not have it installed)."""
+    import os
+
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [workflow_dir, os.environ.get("PYTHONPATH", "")]))}
+
+
+def record_unpublished(run: RunPlan, unpublished) -> None:
+    """Pending records for the files the run left out because the vendor has not published
+    them yet (the next run's catch-up fetches them)."""
+    from .metadata import JobRecorder
+
+    for ds, d in sorted(unpublished):
+        JobRecorder(run.lake, "landing", ds, d).write("pending", error="not published yet by the vendor")
+
+
+def after_run(run: RunPlan, config: dict, unpublished, store=None) -> None:
+    """Pending records, then the data-quality checks of the run's sessions (quantmini/quality.py),
+    written under metadata/quality/; alerts one line each on stderr. A check that cannot run
+    must not hide the run's result: it is one line too."""
+    if not run.sessions or not run.datasets:
+        return
+    record_unpublished(run, unpublished)
+    if not config["quality"]:
+        return
+    from . import quality
+    from . import store as lake_store
+
+    try:
+        if store is not None:
+            lake_store.sync_sidecars(store, run.lake.root)
+        checks = quality.evaluate_config(run.lake, config, list(run.sessions), list(run.datasets))
+        quality.write_reports(run.lake, checks, list(run.sessions), list(run.datasets))
+    except Exception as exc:  # noqa: BLE001
+        print(f"quantmini: quality checks not run: {redact(str(exc))}", file=sys.stderr)
+        return
+    for check in quality.alerts(checks):
+        print(f"quantmini: quality ALERT {check.line}", file=sys.stderr)

@@ -1,0 +1,391 @@
+"""The body of each workflow job, called by the thin scripts in ``scripts/``.
+
+Each job: sets up a redacting log, clears its sidecar, does its work writing atomically,
+then records a ``success`` sidecar; on error it records ``failed`` with the message and
+re-raises so Snakemake marks the job failed and builds nothing downstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from . import atomic, metadata
+from .datasets import FLATFILE_DATASETS
+from .faults import crash_point
+from .flatfiles import FlatFileMissing
+from .metadata import JobRecorder
+from .paths import Lake
+from .secrets import RedactingFilter, redact
+from .settings import with_defaults
+from .store import sync_sidecars_from_env
+
+log = logging.getLogger("quantmini")
+
+
+def setup_logging(log_file: str | Path | None) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    for h in handlers:
+        h.addFilter(RedactingFilter())
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(h)
+    root.setLevel(logging.INFO)
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class JobResult(dict):
+    """What a job body reports for its sidecar: records, size_mb and any extra statistics."""
+
+
+@contextlib.contextmanager
+def recorded(lake: Lake, layer: str, data_type: str, date: str, part: str | None = None) -> Iterator[JobResult]:
+    recorder = JobRecorder(lake, layer, data_type, date, part)
+    result = JobResult()
+    try:
+        yield result
+    except FlatFileMissing as exc:
+        # Not published yet (files appear ~11:00 New York the next day): not a permanent
+        # failure. The job still fails, so nothing downstream runs; the next run retries.
+        message = redact(str(exc))
+        log.warning("%s %s %s pending: %s", layer, data_type, date, message)
+        recorder.write("pending", error=message)
+        raise SystemExit(1) from None
+    except BaseException as exc:
+        message = redact(f"{type(exc).__name__}: {exc}")
+        log.error("%s %s %s failed: %s", layer, data_type, date, message)
+        recorder.write("failed", error=message, **result.get("on_failure", {}))
+        raise SystemExit(1) from None
+    result.pop("on_failure", None)
+    records = int(result.pop("records", 0))
+    size_mb = float(result.pop("size_mb", 0.0))
+    recorder.write("success", records=records, size_mb=size_mb, **result)
+    log.info("%s %s %s%s: %d records, %.3f MB in %.2f s", layer, data_type, date, f" {part}" if part else "", records, size_mb,
+             recorder.elapsed())
+
+
+def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, output: str, log_file: str) -> None:
+    from .flatfiles import S3Settings, download  # boto3: only the download jobs pay its import
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    with recorded(lake, "landing", dataset, date) as result:
+        from .corrections import head
+        from .flatfiles import make_client
+
+        settings = S3Settings.from_config(config)
+        key = FLATFILE_DATASETS[dataset].s3_key(date)
+        client = make_client(settings)
+        size = download(settings, key, output, client=client)
+        # What was downloaded, so a later run can tell a re-published object (one HEAD here;
+        # runs compare by listing, see quantmini.corrections).
+        remote = head(client, settings.bucket, key)
+        etag = remote.etag if remote.size == size else "changed-during-download"  # re-checked next run
+        result.update(records=0, size_mb=size / 1e6, bytes=size, etag=etag, last_modified=remote.last_modified)
+
+
+def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, output: str, log_file: str) -> None:
+    from .bronze import SPECS, convert  # pyarrow: only the conversion jobs pay its import
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    spec = SPECS[dataset]
+    with recorded(lake, "bronze", dataset, date) as result:
+        res = convert(Path(landing), Path(output), dt.date.fromisoformat(date), spec)
+        result.update(records=res.rows, size_mb=res.bytes / 1e6, tickers=res.tickers, row_groups=res.row_groups)
+        if spec.options:
+            result.update(unparsed_contracts=res.unparsed_contracts)
+        result.update(quarantined_rows=res.quarantined_rows, ohlc_inconsistent_rows=res.ohlc_inconsistent_rows,
+                      zero_price_rows=res.zero_price_rows)
+        if res.quarantined_rows:
+            result.update(quarantined_first=res.quarantined_first)
+            log.warning("%s: %d rows quarantined (ticker not a ticker), first at %s", landing, res.quarantined_rows,
+                        res.quarantined_first)
+        if res.ohlc_inconsistent_rows:
+            result.update(ohlc_inconsistent_first_line=res.ohlc_inconsistent_first_line)
+            log.warning("%s: %d bars whose high/low do not bound open/close (kept), first at line %d", landing,
+                        res.ohlc_inconsistent_rows, res.ohlc_inconsistent_first_line)
+
+
+def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
+                           dividends: list[str], output: str, log_file: str) -> None:
+    """Bring the Qlib store up to date (appending new days, rewriting the symbols whose
+    adjustment changed, or building in bulk; see quantmini.gold.qlib_store)."""
+    from .gold.qlib_store import QlibStore, receipt_json, session_of
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    last = max((session_of(p) for p in bronze), default=dt.date.today()).isoformat()
+    with recorded(lake, "gold", "stocks_daily_qlib", last) as result:
+        store = QlibStore(lake.qlib_root(), basis=basis)
+        res = store.update(bronze, minute, splits[0] if splits else None, dividends[0] if dividends else None)
+        for s in res.skipped_actions:
+            log.warning("adjustment not applied: %s %s %s %s: %s", s["ticker"], s["kind"], s["value"], s["ex_date"], s["reason"])
+        if res.symbols_rewritten:
+            log.info("rewrote %d symbols whose adjustment changed: %s", len(res.symbols_rewritten),
+                     ", ".join(res.symbols_rewritten[:20]) + (" ..." if len(res.symbols_rewritten) > 20 else ""))
+        atomic.write_text(output, receipt_json(res))
+        result.update(records=res.bars_written, size_mb=res.bytes / 1e6, bytes=res.bytes, mode=res.mode, basis=basis, sessions=res.sessions,
+                      symbols=res.symbols, days_applied=len(res.days_applied),
+                      first_day_applied=min(res.days_applied, default=None),
+                      files_written=res.files_written, symbols_rewritten=len(res.symbols_rewritten),
+                      symbols_removed=len(res.symbols_removed), applied_actions=res.applied_actions,
+                      vwap_days=res.vwap_days, skipped_actions=res.skipped_actions)
+
+
+def _nulls(table, columns) -> dict[str, int]:
+    return {c: int(table.column(c).null_count) for c in columns}
+
+
+def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
+                      dividends: list[str], output: str, log_file: str) -> None:
+    """One session of gold stocks_daily from the bronze days of its look-back window."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .gold import actions as adj
+    from .gold import stocks_daily, write_partition
+    from .gold.vwap import session_vwap
+    from .paths import partition_date
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    day = dt.date.fromisoformat(date)
+    with recorded(lake, "gold", "stocks_daily", date) as result:
+        dates = sorted(partition_date(p) for p in bronze)
+        if not dates or dates[-1] != date:
+            raise ValueError(f"gold stocks_daily {date}: the bronze inputs do not include {date}")
+        bars = pa.concat_tables([pq.read_table(p, columns=stocks_daily.BAR_COLUMNS) for p in bronze])
+        acts = adj.load_actions(splits[0] if splits else None, dividends[0] if dividends else None, basis)
+        adjusted = stocks_daily.adjust(bars, stocks_daily.window_actions(acts, dt.date.fromisoformat(dates[0]), day))
+        vwap = None
+        if minute:
+            v = session_vwap(minute[0], day)
+            vwap = dict(zip(v.column("ticker").to_pylist(), v.column("vwap").to_pylist()))
+        table = stocks_daily.features(adjusted, day, vwap)
+        size = write_partition(table, output)
+        for s in adjusted.skipped:
+            log.warning("adjustment not applied: %s: %s", s.action.describe(), s.reason)
+        result.update(records=table.num_rows, size_mb=size / 1e6, bytes=size, tickers=table.num_rows,
+                      window_sessions=len(dates), window_first=dates[0], vwap_source="stocks_minute" if minute else None,
+                      applied_actions=len(adjusted.applied), skipped_actions=[s.to_json() for s in adjusted.skipped],
+                      nulls=_nulls(table, stocks_daily.NULL_COUNTED))
+
+
+def gold_stocks_minute(lake_root: str, date: str, bronze: str, output: str, log_file: str) -> None:
+    """One session of gold stocks_minute: session labels and running VWAP of every bar."""
+    import pyarrow.parquet as pq
+
+    from .gold import stocks_minute, write_chunks
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    with recorded(lake, "gold", "stocks_minute", date) as result:
+        stats: dict = {}
+        chunks = stocks_minute.enrich_chunks(pq.read_table(bronze), dt.date.fromisoformat(date), stats)
+        rows, size = write_chunks(chunks, output, stocks_minute.DICTIONARY_COLUMNS)
+        nulls = {"vwap": stats.pop("null_vwap"), "session": stats["outside_session_rows"]}
+        result.update(records=rows, size_mb=size / 1e6, bytes=size, nulls=nulls, **stats)
+
+
+def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options: str, stocks: list[str],
+                       dividends: list[str], output: str, log_file: str) -> None:
+    """One session of gold options_daily: implied volatility and greeks of every contract."""
+    import pyarrow.parquet as pq
+
+    from .gold import options_daily, write_chunks
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    day = dt.date.fromisoformat(date)
+    with recorded(lake, "gold", "options_daily", date) as result:
+        sessions = options_daily.prefetch_sessions()
+        closes = {}
+        if stocks:
+            st = pq.read_table(stocks[0], columns=["ticker", "close"])
+            closes = dict(zip(st.column("ticker").to_pylist(), st.column("close").to_pylist()))
+        divs = options_daily.trailing_dividends(dividends[0] if dividends else None, day)
+        bars = pq.read_table(options, columns=options_daily.BRONZE_COLUMNS)
+        stats: dict = {}
+        chunks = options_daily.enrich_chunks(bars, closes, day, divs, float(risk_free_rate), stats, sessions())
+        rows, size = write_chunks(chunks, output, options_daily.DICTIONARY_COLUMNS)
+        nulls = {"iv": stats.pop("null_iv"), "underlying_close": stats.pop("null_underlying_close")}
+        if not stocks:
+            log.warning("options_daily %s: stocks_daily is not held for this session: no underlying closes, no IV", date)
+        result.update(records=rows, size_mb=size / 1e6, bytes=size, nulls=nulls,
+                      underlying_source="stocks_daily" if stocks else None, risk_free_rate=float(risk_free_rate), **stats)
+
+
+def metadata_summary(lake_root: str, output: str, log_file: str) -> None:
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    sync_sidecars_from_env(lake_root)
+    summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
+    metadata.write_watermarks(lake, summaries)
+    atomic.write_text(output, metadata.summary_tsv(summaries))
+    log.info("\n%s", metadata.format_summary(summaries))
+
+
+def fundamental_tickers(config: dict, reference: str | None) -> list[str]:
+    """The tickers for fundamentals and ticker events: ``fundamental_tickers`` from config or,
+    when that is empty, the active common stocks of the reference tickers pull."""
+    configured = [str(t) for t in (config.get("fundamental_tickers") or [])]
+    if configured:
+        return configured
+    if not reference:
+        raise ValueError("config key 'fundamental_tickers' is empty and no reference tickers pull was given")
+    from .rest.reference import active_common_stocks
+
+    return sorted(active_common_stocks(reference))
+
+
+def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, window: str, output: str,
+                log_file: str, reference: str | None = None) -> None:
+    from .rest.client import RestClient
+    from .rest.datasets import REST_DATASETS, style_for
+    from .rest.pull import pull
+    from .rest.windows import Window
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    spec = REST_DATASETS[dataset]
+    with recorded(lake, "bronze", dataset, pull_date, part=window) as result:
+        style = style_for(spec, (config.get("rest_endpoints") or {}).get(dataset, "legacy"))
+        client = RestClient.from_config(config, lake_root)
+        result["on_failure"] = {"api_calls": 0}
+        try:
+            tickers = fundamental_tickers(config, reference) if spec.per_ticker else []
+            keep = None
+            if spec.filter_after_download and with_defaults(dict(config))["short_data_tickers"] == "fundamental":
+                keep = set(fundamental_tickers(config, reference))
+            res = pull(client, spec, style, Window.parse(window), tickers, output, keep_tickers=keep)
+        finally:
+            result["on_failure"]["api_calls"] = client.api_calls
+            client.close()
+        result.update(
+            records=res.rows,
+            size_mb=res.bytes / 1e6,
+            endpoint=style,
+            api_calls=client.api_calls,
+            pages=client.stats.pages,
+            requests=res.requests,
+            rate_limit_wait_sec=round(client.limiter.waited, 3),
+            body_retries=client.stats.body_retries,
+        )
+        if keep is not None:
+            result.update(rows_downloaded=res.rows_downloaded, filtered_after_download=True, tickers_kept=len(keep))
+        if spec.per_ticker:
+            result.update(tickers=len(tickers), not_found=res.not_found)
+
+
+def _distinct_tickers(table) -> int:
+    import pyarrow.compute as pc
+
+    return pc.count_distinct(table.column("ticker")).as_py()
+
+
+def _as_of(partitions: list[str]) -> str:
+    """A silver build's date for its sidecar: the latest pull date among its inputs."""
+    from .silver.pulls import Pull
+
+    return max(Pull.from_path(p).pull_date for p in partitions).isoformat()
+
+
+def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outputs: dict[str, str], log_file: str,
+                             bars: list[str] | None = None) -> None:
+    """Every event type's silver file from all its bronze pulls (see quantmini.silver), its
+    rows flagged against the bronze stocks daily ``bars`` (see quantmini.silver.cleansing)."""
+    from . import silver
+    from .silver import cleansing, corporate_actions
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    as_of = _as_of([p for parts in sources.values() for p in parts])
+    prices = cleansing.bars_from(list(bars or []))
+    for event_type, output in outputs.items():
+        partitions = sources.get(corporate_actions.SOURCES[event_type], [])
+        with recorded(lake, "silver", "corporate_actions", as_of, part=event_type) as result:
+            table = corporate_actions.build(event_type, partitions, prices)
+            result["flags"] = cleansing.counts(table) if table.num_rows else {}
+            size = silver.write(table, output)
+            crash_point("silver.between_files")
+            result.update(records=table.num_rows, size_mb=size / 1e6, event_type=event_type,
+                          tickers=_distinct_tickers(table), bronze_pulls=len(partitions))
+
+
+def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str, str], log_file: str,
+                        pit_outputs: dict[str, str] | None = None) -> None:
+    """Flattened fundamentals (latest filing per period) and, in ``pit_outputs``, every
+    filing version with the date it became known (quantmini.silver.point_in_time)."""
+    from . import silver
+    from .silver import fundamentals, point_in_time, pulls
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    as_of = _as_of(partitions)
+    rows = pulls.load(partitions).rows
+    for timeframe, output in (pit_outputs or {}).items():
+        with recorded(lake, "silver", "fundamentals_pit", as_of, part=timeframe) as result:
+            table = point_in_time.versions(rows, timeframe)
+            size = silver.write(table, output)
+            dated = sum(r == "filing_date" for r in table.column("known_rule").to_pylist())
+            result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe,
+                          tickers=_distinct_tickers(table), known_from_filing_date=dated,
+                          known_from_period_end=table.num_rows - dated)
+    for timeframe, output in outputs.items():
+        with recorded(lake, "silver", "fundamentals", as_of, part=timeframe) as result:
+            table = fundamentals.flatten(rows, timeframe)
+            size = silver.write(table, output)
+            result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe,
+                          tickers=_distinct_tickers(table), bronze_pulls=len(partitions))
+
+
+def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dict[str, str], log_file: str) -> None:
+
+    from . import silver
+    from .silver import fundamentals
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    for timeframe, output in outputs.items():
+        flat = silver.read(inputs[timeframe])
+        as_of = max(flat.column("source_pull_date").to_pylist(), default=dt.date.today()).isoformat()
+        with recorded(lake, "silver", "financial_ratios", as_of, part=timeframe) as result:
+            table = fundamentals.ratios(flat)
+            size = silver.write(table, output)
+            result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe)
+
+
+def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_file: str) -> None:
+    """The plots and tables of ``snakemake --report`` (see quantmini.report). The window is
+    resolved from the config here, not passed as a parameter: a rerun over another window of
+    held sessions must not redraw the report (Snakemake reruns a job whose params change)."""
+    from . import gaps, quality, report, settings
+    from .metadata import iter_sidecars
+
+    setup_logging(log_file)
+    lake = Lake(lake_root)
+    plan = settings.resolve_window(dict(config))  # sidecars: mirrored by the summary just before
+    sessions, datasets = list(plan.sessions), list(plan.datasets)
+    sidecars = list(iter_sidecars(lake.metadata_root()))
+    report.records_plot(sidecars, outputs["records"])
+    report.runtime_plot(sidecars, outputs["runtime"])
+    report.api_plot(sidecars, outputs["api"])
+    checks = quality.evaluate_config(lake, config, sessions, datasets)
+    report.quality_table(checks, outputs["quality"])
+    config = with_defaults(dict(config))
+    found = gaps.find(lake, datasets or None, gold_features=bool(config["gold_features"]),
+                      first_dates=config["dataset_start"])
+    report.gaps_table(found, outputs["gaps"])
+    log.info("report assets: %d sidecars, %d checks (%d alerts), %d gap ranges", len(sidecars), len(checks),
+             len(quality.alerts(checks)), len(found))

@@ -1,0 +1,469 @@
+"""The run plan: which files a run builds, and what each rule reads.
+
+The workflow (``rules/common.smk``) asks this module every planning question and only wraps
+the answers in Snakemake's flags (``local``, ``ancient``, storage objects) and checkpoints.
+Everything here is a pure function of three things, so that tests can pass plain lists:
+
+- the resolved run (:class:`quantmini.settings.RunPlan`) and the validated config, defaults
+  filled in from ``config/schema.yaml``;
+- what the lake holds, asked through one :class:`LakeListing` (the local disk, or the object
+  store, or a set of paths in a test): every glob and existence check of a DAG build goes
+  through it, so the cost of a dry run is the cost of its listings;
+- what the vendor holds, asked through one function from S3 prefixes to objects (``None``
+  when the endpoint could not be asked).
+
+Answers are computed once per planner (one planner per DAG build), as the workflow asks the
+same question once per job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob as _glob
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from . import corrections, sessions
+from .datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
+from .gold import FEATURE_DATASETS as GOLD_FEATURE_DATASETS
+from .paths import partition_date
+from .settings import RunPlan
+from .silver import corporate_actions, fundamentals
+
+#: prefixes -> {key: RemoteObject}, or None when the vendor could not be asked
+RemoteLister = Callable[[list[str]], "dict | None"]
+
+
+def wildcard_constraints() -> dict[str, str]:
+    """What each wildcard of the rules' output patterns (quantmini.paths.Lake) may match."""
+    from .rest.datasets import REST_DATASETS
+
+    return {
+        "year": r"\d{4}",
+        "month": r"\d{1,2}",
+        "day": r"\d{1,2}",
+        "date": r"\d{4}-\d{2}-\d{2}",
+        "asset": r"[a-z0-9_]+",
+        "feed": r"[a-z0-9_]+_v1",
+        "dataset": "|".join(FLATFILE_DATASETS),
+        "rest_dataset": "|".join(REST_DATASETS),
+        "pull_date": r"\d{4}-\d{2}-\d{2}",
+        "window": r"[a-z0-9_\-]+",
+        "stamp": r"(etag|refetch)-[A-Za-z0-9\-]+",
+    }
+
+
+@dataclass(frozen=True)
+class LakeListing:
+    """What the lake holds, asked through one place.
+
+    ``glob`` and ``has`` cover the stored layers (landing, bronze, silver, correction
+    markers: on disk, or objects in the lake's store); ``local_glob`` covers what always
+    stays on the controller's disk (gold); ``readable`` gives a local copy of a lake file.
+    """
+
+    glob: Callable[[str], Iterable[str]]
+    has: Callable[[str], bool]
+    local_glob: Callable[[str], Iterable[str]] = _glob.glob
+    readable: Callable[[str], str] = str
+
+    @classmethod
+    def disk(cls) -> "LakeListing":
+        return cls(glob=_glob.glob, has=os.path.exists)
+
+    @classmethod
+    def of(cls, paths: Iterable[str], local: Iterable[str] = ()) -> "LakeListing":
+        """A lake that holds exactly ``paths`` (stored layers) and ``local`` (gold): for tests
+        and for planning from a recorded listing."""
+        from .store import glob_listing
+
+        held = {os.path.normpath(p) for p in paths}
+        gold = {os.path.normpath(p) for p in local}
+        return cls(
+            glob=lambda pattern: glob_listing(held, os.path.normpath(pattern)),
+            has=lambda path: os.path.normpath(path) in held,
+            local_glob=lambda pattern: glob_listing(gold, os.path.normpath(pattern)),
+        )
+
+
+def _memo(method):
+    """Cache a planner method's answer per planner and arguments (one DAG build)."""
+
+    def wrapper(self, *args):
+        key = (method.__name__, args)
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = method(self, *args)
+            return value
+
+    wrapper.__name__ = method.__name__
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+def s3_remote_lister(config: dict) -> RemoteLister:
+    """The vendor's S3 listing for the planner: read-only, one attempt, short timeouts; any
+    failure is ``None`` (a check that cannot run must not stop the DAG)."""
+
+    def lister(prefixes: list[str]):
+        import dataclasses
+
+        from .flatfiles import S3Settings, make_client
+
+        s3 = dataclasses.replace(
+            S3Settings.from_config({**config, "s3_max_attempts": 1}), connect_timeout=3, read_timeout=10
+        )
+        objects, _ = corrections.list_prefixes(make_client(s3), s3.bucket, prefixes)
+        return objects
+
+    return lister
+
+
+@dataclass
+class Planner:
+    """One DAG build's answers. ``remote`` lists the vendor's bucket (see
+    :func:`s3_remote_lister`); ``now`` is the clock unpublished files are judged by;
+    ``say`` prints the plan's notices (stderr in the workflow)."""
+
+    run: RunPlan
+    config: dict
+    listing: LakeListing
+    remote: RemoteLister = lambda prefixes: {}
+    now: dt.datetime | None = None
+    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def lake(self):
+        return self.run.lake
+
+    # the window and the vendor ---------------------------------------------------------------
+    @_memo
+    def refresh_dates(self) -> tuple[str, ...]:
+        """Held sessions a run re-checks for re-published files (config ``refresh_days``)."""
+        end = self.run.sessions[-1] if self.run.sessions else None
+        return tuple(corrections.refresh_sessions(list(self.run.sessions), int(self.config["refresh_days"]), end))
+
+    @_memo
+    def unheld_window(self) -> tuple[tuple[str, str], ...]:
+        """The window's (dataset, session) pairs whose landing file the lake does not hold."""
+        return tuple(
+            (ds, d)
+            for d in self.run.sessions
+            for ds in self.run.datasets
+            if not self.listing.has(self.lake.landing(ds, d))
+        )
+
+    @_memo
+    def remote_objects(self):
+        """The S3 objects of the refresh sessions and of the window's sessions not yet held:
+        one listing per dataset and month. ``None`` when it could not run."""
+        held = [
+            (ds, d)
+            for ds in self.run.datasets
+            for d in self.refresh_dates()
+            if self.listing.has(self.lake.landing(ds, d))
+        ]
+        refreshing = bool(held)
+        held += self.unheld_window()
+        if not held:
+            return {}
+        prefixes = list(dict.fromkeys(corrections.month_prefix(ds, d) for ds, d in held))
+        try:
+            return self.remote(prefixes)
+        except Exception as exc:  # noqa: BLE001 - a check that cannot run must not stop the DAG
+            if refreshing:
+                from .secrets import redact
+
+                self.say(f"quantmini: corrections not checked: {redact(str(exc))}")
+            return None
+
+    def marker_dir(self, asset: str, feed: str, year: str, month: str) -> str:
+        return self.lake.correction_marker_dir(asset, feed, year, month)
+
+    def correction_markers(self, asset: str, feed: str, year: str, month: str, date: str) -> list[str]:
+        """The markers of every correction of a landing file (see quantmini.corrections): the
+        ones held, plus a new one when its object changed or its conversion failed."""
+        folder = self.marker_dir(asset, feed, year, month)
+        markers = sorted(self.listing.glob(f"{folder}/{date}.*"))
+        if date not in self.refresh_dates():
+            return markers
+        dataset = flatfile_dataset_for_prefix(asset, feed).name
+        remote = (self.remote_objects() or {}).get(FLATFILE_DATASETS[dataset].s3_key(date))
+        stamp = corrections.stamp_for(self.lake, dataset, date, remote)
+        if stamp:
+            markers = sorted(set(markers) | {f"{folder}/{date}.{stamp}"})
+        return markers
+
+    @_memo
+    def unpublished(self) -> frozenset:
+        """The window's (dataset, session) pairs whose flat file the vendor has not published
+        yet and that are not yet late (``quality_pending_alert_hours`` after they were due).
+        They are left out of this run, reported once here, and recorded as ``pending`` when
+        the run ends; the next run (its catch-up) fetches them. A late file stays in: its job
+        fails, loudly."""
+        wanted = self.unheld_window()
+        objects = self.remote_objects() if wanted else {}
+        if not wanted or objects is None:
+            return frozenset()
+        now = self.now or sessions.now_utc()
+        limit = float(self.config["quality_pending_alert_hours"])
+        publish_time = str(self.config["publish_time"])
+        out = set()
+        for ds, d in wanted:
+            if FLATFILE_DATASETS[ds].s3_key(d) in objects:
+                continue
+            day = dt.date.fromisoformat(d)
+            if sessions.hours_overdue(day, now, publish_time) > limit:
+                continue  # late: left in the run, where its job fails loudly
+            due = sessions.publication_due(day, publish_time)
+            out.add((ds, d))
+            self.say(
+                f"quantmini: {ds} {d}: not published yet (due {due:%Y-%m-%d %H:%M} New York); "
+                "pending, the next run fetches it"
+            )
+        return frozenset(out)
+
+    # bronze ----------------------------------------------------------------------------------
+    @_memo
+    def held_partitions(self, dataset: str) -> tuple[str, ...]:
+        """The lake's bronze partitions of a flat-file dataset when the DAG is built."""
+        return tuple(self.listing.glob(self.lake.bronze_glob(dataset)))
+
+    @_memo
+    def bronze_partitions(self, dataset: str) -> list[str]:
+        """Every bronze partition of ``dataset`` the lake holds or this run builds."""
+        window = []
+        if dataset in self.run.datasets:
+            window = [
+                self.lake.bronze(dataset, d) for d in self.run.sessions if (dataset, d) not in self.unpublished()
+            ]
+        return sorted(set(self.held_partitions(dataset)) | set(window))
+
+    def window_targets(self) -> list[str]:
+        """The window's partitions, and those of the held refresh sessions (re-checked for
+        re-published files: nothing runs for them unless one changed)."""
+        held = [
+            d
+            for d in self.refresh_dates()
+            if d not in self.run.sessions
+            and any(self.listing.has(self.lake.landing(ds, d)) for ds in self.run.datasets)
+        ]
+        return [
+            self.lake.bronze(dataset, date)
+            for date in list(self.run.sessions) + held
+            for dataset in self.run.datasets
+            if (date in self.run.sessions and (dataset, date) not in self.unpublished())
+            or self.listing.has(self.lake.landing(dataset, date))
+        ]
+
+    # REST pulls ------------------------------------------------------------------------------
+    def rest_targets(self, dataset: str | None = None) -> list[str]:
+        """The REST pulls due on the run's pull date (quantmini/rest/schedule.py), of every
+        dataset or of one."""
+        return [
+            self.lake.bronze_rest(p.dataset, self.run.pull_date, p.window.name)
+            for p in self.run.pulls
+            if dataset in (None, p.dataset)
+        ]
+
+    @_memo
+    def held_pulls(self, dataset: str) -> tuple[str, ...]:
+        return tuple(self.listing.glob(self.lake.bronze_rest_glob(dataset)))
+
+    @_memo
+    def bronze_pulls(self, dataset: str) -> list[str]:
+        """Every pull of ``dataset`` the lake holds or this run makes: silver is rebuilt from
+        all of them, and reruns when one is added or replaced."""
+        return sorted(set(self.held_pulls(dataset)) | set(self.rest_targets(dataset)))
+
+    def needs_reference_tickers(self, dataset: str) -> bool:
+        """Whether a pull takes its ticker list from the reference tickers (config list empty)."""
+        from .rest.datasets import REST_DATASETS
+
+        spec = REST_DATASETS[dataset]
+        if self.config["fundamental_tickers"]:
+            return False
+        if spec.per_ticker:
+            return True
+        return spec.filter_after_download and self.config["short_data_tickers"] == "fundamental"
+
+    def reference_tickers_for_pull(self, dataset: str, pull_date: str) -> dict[str, str]:
+        """The active reference tickers of the latest tickers pull on or before a pull date."""
+        if not self.needs_reference_tickers(dataset):
+            return {}
+        from .rest.schedule import latest_due
+        from .settings import parse_date
+
+        day = latest_due("tickers", parse_date("pull_date", pull_date), self.config["rest_schedule"])
+        return {"reference": self.lake.bronze_rest("tickers", day.isoformat(), "active")}
+
+    # silver ----------------------------------------------------------------------------------
+    def silver_corporate_actions_outputs(self) -> dict[str, str]:
+        return {e: self.lake.silver("corporate_actions", f"event_type={e}") for e in corporate_actions.EVENT_TYPES}
+
+    def silver_outputs(self, dataset: str) -> dict[str, str]:
+        return {t: self.lake.silver(dataset, f"timeframe={t}") for t in fundamentals.TIMEFRAMES}
+
+    def silver_pit_outputs(self) -> dict[str, str]:
+        """Point-in-time fundamentals (every filing version), keyed pit_<timeframe>."""
+        return {f"pit_{t}": self.lake.silver("fundamentals_pit", f"timeframe={t}") for t in fundamentals.TIMEFRAMES}
+
+    @_memo
+    def silver_targets(self) -> list[str]:
+        """Silver files whose bronze sources the lake holds (or this run pulls)."""
+        if not self.config["silver"]:
+            return []
+        targets = []
+        if any(self.bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()):
+            targets += list(self.silver_corporate_actions_outputs().values())
+        if self.bronze_pulls("fundamentals"):
+            targets += list(self.silver_outputs("financial_ratios").values())
+            targets += list(self.silver_pit_outputs().values())
+        return targets
+
+    @_memo
+    def silver_action_file(self, event_type: str) -> tuple[str, ...]:
+        """A silver corporate-actions file if this run builds it or the lake holds it (a file
+        this run builds is a target before it exists, so the answer holds for the build)."""
+        path = self.silver_corporate_actions_outputs()[event_type]
+        if path in self.silver_targets() or self.listing.has(path):
+            return (path,)
+        return ()
+
+    def corporate_action_pulls(self) -> dict[str, list[str]]:
+        """Every pull of the four sources, and the bronze stocks daily bars the cleansing flags
+        check actions against (held and this run's: the set a run records is the set the next
+        run finds). The workflow marks the bars ancient: a corrected day does not rebuild
+        silver (nor every gold session below the checkpoint); a new pull or day does."""
+        inputs = {ds: self.bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()}
+        inputs["bars"] = self.bronze_partitions("stocks_daily")
+        return inputs
+
+    # gold ------------------------------------------------------------------------------------
+    def qlib_wanted(self) -> bool:
+        return bool(self.config["gold_qlib"]) and "stocks_daily" in self.run.datasets
+
+    def qlib_inputs(self) -> dict[str, list[str]]:
+        """The Qlib store is a function of every stocks_daily day held (and of the minute days
+        for $vwap, and of the silver splits and dividends), so its rule reruns when one is
+        added or replaced and never for a window the store already holds."""
+        return {
+            "bronze": self.bronze_partitions("stocks_daily"),
+            "minute": self.bronze_partitions("stocks_minute"),
+            "splits": list(self.silver_action_file("split")),
+            "dividends": list(self.silver_action_file("dividend")),
+        }
+
+    @_memo
+    def held_gold(self, dataset: str) -> tuple[str, ...]:
+        """The lake's gold sessions of a feature dataset when the DAG is built."""
+        return tuple(self.listing.local_glob(self.lake.gold_glob(dataset)))
+
+    @_memo
+    def bronze_by_date(self, dataset: str) -> dict[str, str]:
+        """The bronze sessions of a dataset: held, in this run's window, or under a held gold
+        session (a deleted bronze file is rebuilt, never silently left out of a gold window)."""
+        dates = {partition_date(p): p for p in self.bronze_partitions(dataset)}
+        if dataset in GOLD_FEATURE_DATASETS and self.config["gold_features"]:
+            for p in self.held_gold(dataset):
+                day = partition_date(p)
+                dates.setdefault(day, self.lake.bronze(dataset, day))
+        return dates
+
+    def gold_feature_targets(self) -> list[str]:
+        """One gold file per session whose bronze source the lake holds or this run builds,
+        so a corrected bronze day or a late split reaches the sessions that depend on it."""
+        if not self.config["gold_features"]:
+            return []
+        return [
+            self.lake.gold(dataset, date)
+            for dataset in GOLD_FEATURE_DATASETS
+            if dataset in self.run.datasets
+            for date in sorted(self.bronze_by_date(dataset))
+        ]
+
+    def gold_targets(self) -> list[str]:
+        """Gold files (all local to the controller): the Qlib receipt and the feature sessions."""
+        qlib = [self.lake.qlib_receipt("stocks_daily")] if self.qlib_wanted() else []
+        return qlib + self.gold_feature_targets()
+
+    def gold_window(self, date: str) -> list[str]:
+        """The sessions of a gold stocks_daily session's look-back that the lake has."""
+        held = self.bronze_by_date("stocks_daily")
+        day = dt.date.fromisoformat(date)
+        lookback = int(self.config["gold_lookback_sessions"])
+        return [d.isoformat() for d in sessions.sessions_back(day, lookback) if d.isoformat() in held]
+
+    def gold_stocks_daily_inputs(self, date: str) -> dict[str, list[str]]:
+        minute = self.bronze_by_date("stocks_minute").get(date)
+        return {
+            "bronze": [self.lake.bronze("stocks_daily", d) for d in self.gold_window(date)],
+            "minute": [minute] if minute else [],
+            "splits": list(self.silver_action_file("split")),
+            "dividends": list(self.silver_action_file("dividend")),
+        }
+
+    def gold_options_daily_inputs(self, date: str) -> dict:
+        stocks = self.bronze_by_date("stocks_daily").get(date)
+        return {
+            "options": self.lake.bronze("options_daily", date),
+            "stocks": [stocks] if stocks else [],
+            "dividends": list(self.silver_action_file("dividend")),
+        }
+
+    def action_index(self, kinds: tuple[str, ...]):
+        """The action index (quantmini.gold.actions.ActionIndex) of the silver split and
+        dividend files as they are now: keyed by their mtimes, so a rebuild earlier in the
+        run (the silver checkpoint) is seen, and built once per state."""
+        from .gold.actions import ActionIndex
+
+        files = [
+            (self.silver_action_file(e) or (None,))[0] if e in kinds else None for e in ("split", "dividend")
+        ]
+        files = [self.listing.readable(f) if f else None for f in files]
+        stamp = tuple(os.stat(f).st_mtime_ns if f and os.path.exists(f) else 0 for f in files)
+        basis = self.config["qlib_adjustment"] if "split" in kinds else "total"
+        key = ("action_index", *files, basis, stamp)
+        if key not in self._cache:
+            self._cache[key] = ActionIndex.build(files[0], files[1], basis)
+        return self._cache[key]
+
+    def qlib_actions(self) -> str:
+        """Fingerprint of every action the Qlib store applies: a silver rebuild that changes
+        none of them does not rerun the store (its silver inputs are ancient)."""
+        return self.action_index(("split", "dividend")).identity()
+
+    def gold_stocks_daily_actions(self, date: str) -> str:
+        """Fingerprint of the actions inside a gold stocks_daily session's window."""
+        window = self.gold_window(date)
+        day = dt.date.fromisoformat(date)
+        first = dt.date.fromisoformat(window[0]) if window else day
+        return self.action_index(("split", "dividend")).fingerprint(first, day)
+
+    def gold_options_daily_dividends(self, date: str) -> str:
+        """Fingerprint of the dividends of the trailing year a gold options session's yields use."""
+        day = dt.date.fromisoformat(date)
+        return self.action_index(("dividend",)).fingerprint(day - dt.timedelta(days=365), day)
+
+    # the run ---------------------------------------------------------------------------------
+    def run_targets(self) -> list[str]:
+        return self.window_targets() + self.rest_targets() + self.silver_targets() + self.gold_targets()
+
+    def summary_inputs(self) -> tuple[list[str], set[str]]:
+        """Everything the lake holds of what this run builds, not only this run's window, so
+        the summary is redone when anything is added and never by a rerun over held days;
+        and which of them are local (gold) files."""
+        held = [p for ds in FLATFILE_DATASETS for p in self.bronze_partitions(ds)]
+        local = {p for ds in GOLD_FEATURE_DATASETS for p in self.held_gold(ds)} | set(self.gold_targets())
+        pulls = [p for ds in sorted({t.dataset for t in self.run.pulls}) for p in self.bronze_pulls(ds)]
+        return sorted(set(held) | local | set(pulls) | set(self.run_targets())), local
+
+    def final_outputs(self) -> list[str]:
+        """The run's targets and the two summaries (empty when nothing is scheduled)."""
+        if self.run.empty:
+            return []
+        return self.run_targets() + [self.lake.summary(), self.lake.report_asset("records.png")]

@@ -1,0 +1,1 @@
+"""The Polygon/Massive REST half: one client, the dataset registry, the schedule, bronze rows."""

@@ -1,0 +1,76 @@
+"""One REST pull: run the dataset's requests, build its bronze rows, write one Parquet file.
+
+A pull is an immutable partition ``bronze/<dataset>/pull_date=<D>/window=<W>/part.parquet``:
+rerunning the same pull date and window replaces it whole (atomically), never appends, so a
+retried or repeated run cannot duplicate rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import atomic
+from .client import NotFound, RestClient
+from .datasets import RestDataset
+from .windows import Window
+
+log = logging.getLogger("quantmini.rest")
+
+
+@dataclass
+class PullResult:
+    rows: int
+    rows_downloaded: int
+    requests: int
+    not_found: list[str]
+    bytes: int
+
+
+def build_table(dataset: RestDataset, rows: list[dict], pulled_at: dt.datetime) -> pa.Table:
+    """Rows (dicts of Python values) -> a table of exactly the dataset's schema, sorted."""
+    names = dataset.schema.names
+    columns = {n: [r.get(n) for r in rows] for n in names if n != "pulled_at"}
+    columns["pulled_at"] = [pulled_at] * len(rows)
+    table = pa.Table.from_pydict(columns, schema=dataset.schema)
+    if table.num_rows:
+        table = table.sort_by([(c, "ascending") for c in dataset.sort_by])
+    return table
+
+
+def fetch_rows(client: RestClient, dataset: RestDataset, style: str, window: Window, tickers: list[str]) -> tuple[list[dict], int, list[str]]:
+    requests = dataset.plan(style, window, tickers)
+    rows: list[dict] = []
+    not_found: list[str] = []
+    for req in requests:
+        try:
+            for record in client.results(req.path, req.params):
+                rows.extend(dataset.rows(style, record, req))
+        except NotFound:
+            if not req.ticker:
+                raise
+            # A ticker the vendor does not know (e.g. renamed since the list was made).
+            not_found.append(req.ticker)
+            log.warning("%s: no data for %s (404)", dataset.name, req.ticker)
+    return rows, len(requests), not_found
+
+
+def pull(client: RestClient, dataset: RestDataset, style: str, window: Window, tickers: list[str],
+         output: str | Path, keep_tickers: set[str] | None = None,
+         pulled_at: dt.datetime | None = None) -> PullResult:
+    pulled_at = pulled_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    rows, n_requests, not_found = fetch_rows(client, dataset, style, window, tickers)
+    downloaded = len(rows)
+    if keep_tickers is not None:
+        rows = [r for r in rows if r.get("ticker") in keep_tickers]
+        log.info("%s: the endpoint returns every ticker whatever the filter; kept %d of %d rows downloaded "
+                 "for %d configured tickers", dataset.name, len(rows), downloaded, len(keep_tickers))
+    table = build_table(dataset, rows, pulled_at)
+    with atomic.atomic_path(output) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return PullResult(table.num_rows, downloaded, n_requests, not_found, Path(output).stat().st_size)

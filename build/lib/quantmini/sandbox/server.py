@@ -1,0 +1,228 @@
+"""The sandbox process: a moto S3 server holding bucket ``flatfiles`` plus the REST app.
+
+Run in the foreground with ``python -m quantmini.sandbox.server`` (the tests do), or through
+``quantmini sandbox start`` which runs it in the background and waits until it is ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from flask import request
+from werkzeug.serving import make_server
+
+from .. import atomic
+from ..datasets import FLATFILE_DATASETS
+from ..sessions import is_session, sessions_between
+from .fixtures import fixtures_dir, real_stock_day_rows
+from .market import Market
+from .rest import create_app, error
+
+BUCKET = "flatfiles"
+DEFAULT_S3_PORT = 8555
+DEFAULT_REST_PORT = 8556
+DEFAULT_START = "2024-06-03"
+DEFAULT_END = "2024-06-28"
+DEFAULT_API_KEY = "sandbox-api-key"
+# moto accepts any credentials; these are what the demo exports.
+DEFAULT_S3_KEY = "sandbox-access-key"
+DEFAULT_S3_SECRET = "sandbox-secret-key"
+
+log = logging.getLogger("quantmini.sandbox")
+
+
+@dataclass
+class SandboxState:
+    pid: int
+    s3_endpoint: str
+    rest_url: str
+    start: str
+    end: str
+    tickers: int
+    seed: int
+    fixtures: str | None
+    objects: int
+
+
+class FlatFiles:
+    """Publishes the market's daily files into the S3 bucket over the S3 protocol."""
+
+    # dataset name -> Market method producing that day's .csv.gz
+    GENERATORS = {name: f"{name}_gz" for name in FLATFILE_DATASETS}
+
+    def __init__(self, market: Market, endpoint: str):
+        self.market = market
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=DEFAULT_S3_KEY,
+            aws_secret_access_key=DEFAULT_S3_SECRET,
+            region_name="us-east-1",
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )
+        self.client.create_bucket(Bucket=BUCKET)
+
+    @staticmethod
+    def key(dataset: str, day: dt.date) -> str:
+        return FLATFILE_DATASETS[dataset].s3_key(day.isoformat())
+
+    def publish(self, dataset: str, day: dt.date) -> str:
+        if dataset not in self.GENERATORS:
+            raise KeyError(f"unknown dataset {dataset!r} (known: {', '.join(self.GENERATORS)})")
+        if not is_session(day):
+            raise ValueError(f"{day} is not an XNYS session: the vendor publishes no file for it")
+        body = getattr(self.market, self.GENERATORS[dataset])(day)
+        key = self.key(dataset, day)
+        self.client.put_object(Bucket=BUCKET, Key=key, Body=body)
+        return key
+
+    def unpublish(self, dataset: str, day: dt.date) -> str:
+        key = self.key(dataset, day)
+        self.client.delete_object(Bucket=BUCKET, Key=key)
+        return key
+
+    def publish_range(self, start: dt.date, end: dt.date, datasets, intraday_days: int) -> int:
+        """stocks_daily for every session of the range; the heavy datasets (minute bars,
+        options) for its last ``intraday_days`` sessions only, to bound startup time and memory."""
+        sessions = sessions_between(start, end)
+        count = 0
+        for i, day in enumerate(sessions):
+            for dataset in datasets:
+                if dataset == "stocks_daily" or i >= len(sessions) - intraday_days:
+                    self.publish(dataset, day)
+                    count += 1
+        return count
+
+
+def admin_routes(flatfiles_ref: dict):
+    """``/_sandbox/publish`` and ``/_sandbox/unpublish``: make a file appear or disappear,
+    as the vendor's late publication does."""
+
+    def install(app):
+        def _args():
+            dataset = request.args.get("dataset", "stocks_daily")
+            day = dt.date.fromisoformat(request.args["date"])
+            return dataset, day
+
+        @app.post("/_sandbox/publish")
+        def publish():
+            prefix, day = _args()
+            try:
+                return {"key": flatfiles_ref["ff"].publish(prefix, day)}
+            except (ValueError, KeyError) as exc:
+                return error(400, str(exc))
+
+        @app.post("/_sandbox/unpublish")
+        def unpublish():
+            prefix, day = _args()
+            return {"key": flatfiles_ref["ff"].unpublish(prefix, day)}
+
+    return install
+
+
+def serve(args: argparse.Namespace) -> None:
+    from moto.server import ThreadedMotoServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    fixtures = fixtures_dir() if not args.no_fixtures else None
+    market = Market(
+        n_tickers=args.tickers,
+        seed=args.seed,
+        real_rows=real_stock_day_rows(str(fixtures) if fixtures else None),
+        option_underlyings=args.option_underlyings,
+    )
+    s3 = ThreadedMotoServer(ip_address=args.host, port=args.s3_port, verbose=False)
+    s3.start()
+    s3_endpoint = f"http://{args.host}:{args.s3_port}"
+    flatfiles = FlatFiles(market, s3_endpoint)
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    datasets = [d for d in args.datasets.split(",") if d]
+    unknown = [d for d in datasets if d not in FLATFILE_DATASETS]
+    if unknown:
+        raise SystemExit(f"quantmini sandbox: unknown dataset(s) {unknown} (known: {', '.join(FLATFILE_DATASETS)})")
+    objects = flatfiles.publish_range(start, end, datasets, args.intraday_days)
+    ref = {"ff": flatfiles}
+    app = create_app(market, os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY), fixtures, admin=admin_routes(ref),
+                     as_of=end, rate_limit=args.rate_limit, rate_period=args.rate_period)
+    rest = make_server(args.host, args.rest_port, app, threaded=True)
+    state = SandboxState(
+        pid=os.getpid(),
+        s3_endpoint=s3_endpoint,
+        rest_url=f"http://{args.host}:{rest.server_port}",
+        start=args.start,
+        end=args.end,
+        tickers=args.tickers,
+        seed=args.seed,
+        fixtures=str(fixtures) if fixtures else None,
+        objects=objects,
+    )
+    stop = threading.Event()
+
+    def shutdown(*_):
+        stop.set()
+        threading.Thread(target=rest.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    if args.state_file:
+        atomic.write_json(args.state_file, asdict(state))
+    log.info("ready: S3 %s (bucket %s, %d objects), REST %s", s3_endpoint, BUCKET, objects, state.rest_url)
+    print(json.dumps(asdict(state)), flush=True)
+    try:
+        rest.serve_forever()
+    finally:
+        s3.stop()
+        if args.state_file:
+            Path(args.state_file).unlink(missing_ok=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="quantmini-sandbox", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--s3-port", type=int, default=DEFAULT_S3_PORT)
+    p.add_argument("--rest-port", type=int, default=DEFAULT_REST_PORT)
+    p.add_argument("--start", default=DEFAULT_START, help="first date whose files are published (YYYY-MM-DD)")
+    p.add_argument("--end", default=DEFAULT_END, help="last date whose files are published (YYYY-MM-DD)")
+    p.add_argument("--tickers", type=int, default=12000, help="symbols active on a typical day")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--datasets", default=",".join(FLATFILE_DATASETS), help="comma-separated datasets to publish")
+    p.add_argument("--intraday-days", type=int, default=2,
+                   help="publish minute and options files for the last N sessions of the range")
+    p.add_argument("--option-underlyings", type=int, default=None, help="optionable names (default tickers/5)")
+    p.add_argument("--no-fixtures", action="store_true", help="serve synthetic data only")
+    p.add_argument("--rate-limit", type=int, default=0,
+                   help="REST calls allowed per --rate-period seconds, 429 above (0: unlimited; free tier is 5 per 60)")
+    p.add_argument("--rate-period", type=float, default=60.0)
+    p.add_argument("--state-file", type=Path, default=None)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("quantmini sandbox: --host must be a loopback address", file=sys.stderr)
+        return 2
+    for key in ("start", "end"):
+        try:
+            dt.date.fromisoformat(getattr(args, key))
+        except ValueError:
+            print(f"quantmini sandbox: --{key} {getattr(args, key)!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+            return 2
+    serve(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

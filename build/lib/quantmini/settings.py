@@ -1,0 +1,255 @@
+"""Resolve a validated Snakemake config into a concrete run: the sessions, datasets and lake.
+
+The JSON schema (``config/schema.yaml``) checks shapes; this module checks meaning (a real
+calendar date, a window that is not reversed, a known dataset) and names the key at fault.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from .datasets import KNOWN_DATASETS
+from .paths import Lake, resolve_lake_root
+from .sessions import (is_session, last_completed_session, last_published_session, sessions_between, sessions_ending,
+                       why_not_session)
+
+MAX_SESSIONS_PER_RUN = 2600  # ~10 years; larger backfills go in batches (see README)
+
+
+class ConfigError(ValueError):
+    """A config value that is well-formed but wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    sessions: tuple[str, ...]
+    datasets: tuple[str, ...]
+    lake: Lake
+    notice: str | None  # one line to tell the user when nothing is scheduled
+    pull_date: str = ""  # the calendar date the REST schedule is evaluated for
+    pulls: tuple = ()  # rest.schedule.Pull, due on pull_date
+
+    @property
+    def empty(self) -> bool:
+        return not self.sessions and not self.pulls
+
+
+def today_new_york(now: dt.datetime | None = None) -> dt.date:
+    from .sessions import NEW_YORK
+
+    from .sessions import now_utc
+
+    now = now or now_utc()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
+    from zoneinfo import ZoneInfo
+
+    return now.astimezone(ZoneInfo(NEW_YORK)).date()
+
+
+def resolve_rest(config: dict, today: dt.datetime | None = None) -> tuple[str, tuple]:
+    """The REST pull date and the pulls due on it.
+
+    The pull date is ``pull_date``, else ``date``, else ``end``, else today in New York: the
+    schedule is by calendar day (fundamentals on Sundays), not by trading session.
+    """
+    from .rest.datasets import REST_DATASETS
+    from .rest.schedule import pulls_for
+
+    names = config.get("rest_datasets")
+    names = tuple(REST_DATASETS) if names is None else tuple(names)
+    force = tuple(config.get("rest_force") or ())
+    for key, values in (("rest_datasets", names), ("rest_force", force)):
+        for name in values:
+            if name not in REST_DATASETS:
+                raise ConfigError(f"config key '{key}': unknown REST dataset {name!r} (known: {', '.join(REST_DATASETS)})")
+    for key in ("pull_date", "date", "end"):
+        if not _blank(config.get(key)):
+            day = parse_date(key, config.get(key))
+            break
+    else:
+        day = today_new_york(today)
+    if not names and not force:
+        return day.isoformat(), ()
+    pulls = pulls_for(day, names, config.get("rest_schedule"), config.get("rest_windows"), force)
+    return day.isoformat(), tuple(pulls)
+
+
+def parse_date(key: str, value) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(f"config key '{key}': {value!r} is not a date; write it as YYYY-MM-DD (e.g. {key}=2024-01-15)")
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"config key '{key}': {value!r} is not a valid calendar date (YYYY-MM-DD)") from None
+    if key in ("date", "start", "end"):
+        from .sessions import calendar_bounds
+
+        first, last = calendar_bounds()
+        if not first <= day <= last:
+            raise ConfigError(
+                f"config key '{key}': {day} is outside the supported range {first} .. {last} (the XNYS calendar)"
+            )
+    return day
+
+
+def _blank(value) -> bool:
+    return value is None or value == ""
+
+
+def resolve(config: dict, today: dt.datetime | None = None) -> RunPlan:
+    config = with_defaults(dict(config))
+    plan = resolve_window(config, today)
+    pull_date, pulls = resolve_rest(config, today)
+    notice = plan.notice
+    if notice and pulls:
+        notice += f"; the REST pulls due on {pull_date} run"
+    elif notice:
+        # A non-trading date, or a window without a session, that leaves the run with
+        # nothing to do is a bad argument: one line, exit 1, nothing written (both alike).
+        raise ConfigError(notice.removeprefix("quantmini: ").replace("no flat files exist for it", "nothing to do")
+                          .replace("; nothing scheduled", "; nothing to do"))
+    return RunPlan(plan.sessions, plan.datasets, plan.lake, notice, pull_date, pulls)
+
+
+def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
+    """The run's flat-file sessions, datasets and lake (no REST schedule): what the workflow
+    builds, and what ``quantmini quality`` and the report check."""
+    config = with_defaults(dict(config))
+    datasets = config.get("datasets")
+    datasets = KNOWN_DATASETS if datasets is None else tuple(datasets)
+    for name in datasets:
+        if name not in KNOWN_DATASETS:
+            raise ConfigError(f"config key 'datasets': unknown dataset {name!r} (known: {', '.join(KNOWN_DATASETS)})")
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+
+    days_back = config["days_back"]
+    if isinstance(days_back, bool) or not isinstance(days_back, int) or days_back <= 0:
+        raise ConfigError(f"config key 'days_back': {days_back!r} must be a whole number of sessions >= 1")
+
+    start_v, end_v, date_v = config.get("start"), config.get("end"), config.get("date")
+    if not _blank(start_v) or not _blank(end_v):
+        if _blank(start_v):
+            raise ConfigError("config key 'start': required when 'end' is given")
+        start = parse_date("start", start_v)
+        end = parse_date("end", end_v) if not _blank(end_v) else (
+            parse_date("date", date_v) if not _blank(date_v) else last_completed_session(today)
+        )
+        if end < start:
+            raise ConfigError(f"config keys 'start'/'end': start {start} is after end {end}")
+        sessions = sessions_between(start, end)
+        notice = None if sessions else (
+            f"quantmini: config keys 'start'/'end': no XNYS trading session between {start} and {end}; nothing scheduled"
+        )
+    else:
+        default = _blank(date_v)
+        date = last_published_session(today, str(config["publish_time"])) if default else parse_date("date", date_v)
+        if not is_session(date):
+            note = None
+            if datasets:
+                note = f"quantmini: config key 'date': {date} is not an XNYS trading session ({why_not_session(date)}); no flat files exist for it"
+            return RunPlan((), datasets, lake, note)
+        sessions = sessions_ending(date, days_back)
+        if default:
+            # The nightly run: also the recent sessions a previous run left pending (not yet
+            # published) or failed, so a late file is fetched without anyone asking.
+            catchup = int(config["catchup_sessions"] or 0)
+            window = sessions_ending(date, catchup) if catchup else []
+            sessions = sorted(set(sessions) | set(unfinished_sessions(lake, datasets, window)))
+        notice = None
+    if len(sessions) > MAX_SESSIONS_PER_RUN:
+        raise ConfigError(
+            f"config keys 'start'/'end'/'days_back': {len(sessions)} sessions in one run exceeds {MAX_SESSIONS_PER_RUN}; "
+            "backfill in batches (see README, 'Backfills')"
+        )
+    return RunPlan(tuple(d.isoformat() for d in sessions), datasets, lake, notice)
+
+
+def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
+    """The ``candidates`` whose landing or bronze record of any dataset says pending or failed."""
+    import json
+    import os
+
+    out = []
+    for day in candidates:
+        for ds in datasets:
+            statuses = []
+            for layer in ("landing", "bronze"):
+                path = lake.sidecar(layer, ds, day.isoformat())
+                if os.path.exists(path):
+                    try:
+                        with open(path) as fh:
+                            statuses.append(json.load(fh).get("status"))
+                    except (OSError, ValueError):
+                        statuses.append("failed")
+            if any(s in ("pending", "failed") for s in statuses):
+                out.append(day)
+                break
+    return out
+
+
+def schema_error(config: dict, schema: dict) -> str | None:
+    """The first way ``config`` breaks the JSON schema, as one line naming the key (None when
+    it matches): the workflow's message, and the ``quantmini`` commands' that read config."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    err = errors[0]
+    key = ".".join(str(p) for p in err.path) or "(top level)"
+    if err.validator == "additionalProperties":
+        return f"config: {err.message} (see config/schema.yaml for the known keys)"
+    return f"config key '{key}': {err.message}"
+
+
+SCHEMA_PATH = __import__("pathlib").Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+
+
+def load_schema() -> dict:
+    """The config's JSON schema (``config/schema.yaml``): its shapes and every default."""
+    import yaml
+
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def defaults(schema: dict | None = None) -> dict:
+    """Every top-level default the schema writes: the one place a default is written."""
+    import copy
+
+    props = (schema or load_schema()).get("properties") or {}
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
+
+
+def with_defaults(config: dict, schema: dict | None = None) -> dict:
+    """``config`` with the schema's default for every key it does not set (in place, as
+    ``snakemake.utils.validate(..., set_default=True)`` does for the workflow)."""
+    for key, value in defaults(schema).items():
+        config.setdefault(key, value)
+    return config
+
+
+BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def coerce_booleans(config: dict, schema: dict) -> dict:
+    """``--config gold_qlib=false`` arrives as the string "false" (Snakemake parses only
+    Python's ``True``/``False``): for every key the schema types as boolean, the usual
+    spellings (true/false, yes/no, on/off, 1/0, any case) become booleans. Anything else is
+    left for the schema to refuse, naming the key."""
+    for key, spec in (schema.get("properties") or {}).items():
+        if spec.get("type") != "boolean" or key not in config:
+            continue
+        value = config[key]
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value in (0, 1):
+            config[key] = bool(value)
+        elif isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
+            config[key] = BOOLEAN_WORDS[value.strip().lower()]
+    return config
+
