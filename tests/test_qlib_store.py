@@ -304,3 +304,33 @@ def test_binary_layout_and_fields(tmp_path):
     res = store.update(paths + [lk.day(DAYS[3])], [], s, d)
     on_disk = sum(p.stat().st_size for p in (tmp_path / "qlib").rglob("*") if p.is_file() and ".quantmini" not in p.parts)
     assert res.mode == "append" and res.bytes == on_disk
+
+
+def test_actions_before_a_symbols_first_bar_rewrite_nothing_and_are_not_reported(tmp_path):
+    """The monthly 2-year corporate-action backfill brings dividends and splits whose ex-dates
+    precede the lake's bars: they cannot change any series, so no symbol is rewritten for them
+    and no result lists them as skipped (issue: 4,084 symbols rewritten on the 1st)."""
+    lk = Lakeish(tmp_path / "lake")
+    store = QlibStore(tmp_path / "qlib")
+    s, d = lk.silver()
+    paths = [lk.day(day) for day in DAYS[5:10]]
+    store.update(paths, [], s, d)
+    before_m, before_b = mtimes(tmp_path / "qlib"), store_files(tmp_path / "qlib")
+    lk.dividends += [("AAA", "2023-06-01", 0.5), ("BBB", DAYS[5], 0.25), ("CCC", "2022-11-15", 0.1)]
+    lk.splits += [("PRN", "2023-01-03", 2.0)]
+    s, d = lk.silver()
+    res = store.update(paths, [], s, d)
+    assert res.symbols_rewritten == [] and res.skipped_actions == [] and res.applied_actions == 0
+    assert mtimes(tmp_path / "qlib") == before_m and store_files(tmp_path / "qlib") == before_b
+    # a new day appends as usual, and the store still equals a full rebuild, which reports none either
+    paths.append(lk.day(DAYS[10]))
+    res = store.update(paths, [], s, d)
+    assert res.mode == "append" and res.symbols_rewritten == [] and res.skipped_actions == []
+    assert store_files(tmp_path / "qlib") == rebuilt(tmp_path, paths, s, d)
+    fresh = QlibStore(tmp_path / "fresh2").update(paths, [], s, d)
+    assert fresh.skipped_actions == [] and fresh.applied_actions == 0
+    # an action after the first bar still rewrites exactly its symbol
+    lk.dividends.append(("AAA", DAYS[8], 0.5))
+    s, d = lk.silver()
+    res = store.update(paths, [], s, d)
+    assert res.symbols_rewritten == ["AAA"] and res.applied_actions == 1

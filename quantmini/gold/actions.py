@@ -88,6 +88,15 @@ def effective(actions: list[Action], last_session: dt.date) -> list[Action]:
     return [a for a in actions if a.ex_date <= last_session]
 
 
+def in_range(actions: list[Action], first_bar: dt.date) -> list[Action]:
+    """The actions that can change a series whose first bar is ``first_bar``: ex-date after
+    it. An action on or before it has no earlier close to scale (backward adjustment) and
+    changes nothing, whatever it says: it is neither applied, nor a reason to rewrite a
+    series, nor reported as skipped (an old dividend brought by the corporate-action backfill
+    ahead of the lake's first bar)."""
+    return [a for a in actions if a.ex_date > first_bar]
+
+
 def fingerprint(actions: list[Action]) -> str:
     """Identity of a symbol's effective actions: when it changes, its history is rewritten."""
     text = ";".join(f"{a.kind}|{a.ex_date.isoformat()}|{a.value!r}" for a in actions)

@@ -326,10 +326,11 @@ class QlibStore:
         by_symbol = actions
         affected = set()
         for sym in set(by_symbol) | {s for s, r in sym_state.items() if r["fingerprint"]}:
-            eff = adj.effective(by_symbol.get(sym, []), last)
             old = sym_state.get(sym)
             if old is None:
                 continue  # not in the store yet: a new symbol is computed whole below
+            # only actions after its first bar can change its series (adj.in_range)
+            eff = adj.in_range(adj.effective(by_symbol.get(sym, []), last), dt.date.fromisoformat(old["first"]))
             if adj.fingerprint(eff) != old["fingerprint"]:
                 affected.add(sym)
             elif sym in in_new and eff and max(a.ex_date for a in eff).isoformat() > old["last"]:
@@ -580,7 +581,7 @@ def compute(bars: Bars, by_symbol: dict[str, list[adj.Action]], last: dt.date,
     close = bars.raw["close"]
     prev_adj = np.full(n, np.nan)
     for sym, a, b in bars.groups():
-        eff = adj.effective(by_symbol.get(sym, []), last)
+        eff = adj.in_range(adj.effective(by_symbol.get(sym, []), last), dt.date.fromordinal(int(bars.ords[a])))
         applied, skipped = adj.resolve(eff, bars.ords[a:b], close[a:b]) if eff else ([], [])
         if applied:
             factor[a:b] = adj.factors(bars.ords[a:b], applied)

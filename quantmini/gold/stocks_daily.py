@@ -118,7 +118,7 @@ def adjust(bars: pa.Table, actions: dict[str, list[adj.Action]]) -> Adjusted:
     ends = np.r_[starts[1:], len(codes)]
     for s, e in zip(starts, ends):
         name = names[codes[s]]
-        acts = actions.get(name)
+        acts = adj.in_range(actions.get(name) or [], dt.date.fromordinal(int(ords[s])))
         if not acts:
             continue
         applied, skipped = adj.resolve(acts, ords[s:e], close[s:e])
