@@ -344,8 +344,23 @@ class Planner:
         return inputs
 
     # gold ------------------------------------------------------------------------------------
+    def rebuilds_actions(self) -> bool:
+        """Whether this run pulls splits or dividends: silver's actions may change, so the gold
+        built from them is part of the run (a REST-only run leaves gold consistent with the
+        silver it wrote; the fingerprints decide what actually reruns)."""
+        return any(self.rest_targets(ds) for ds in ("splits", "dividends")) and bool(self.config["silver"])
+
+    def gold_dataset_wanted(self, dataset: str) -> bool:
+        """A gold dataset is planned when the run builds its bronze, or (stocks_daily and
+        options_daily, which read silver actions) when the run may change those actions."""
+        return dataset in self.run.datasets or (
+            dataset in ("stocks_daily", "options_daily") and self.rebuilds_actions() and bool(self.held_gold(dataset)))
+
     def qlib_wanted(self) -> bool:
-        return bool(self.config["gold_qlib"]) and "stocks_daily" in self.run.datasets
+        if not self.config["gold_qlib"]:
+            return False
+        receipt = self.lake.qlib_receipt("stocks_daily")
+        return "stocks_daily" in self.run.datasets or (self.rebuilds_actions() and bool(self.listing.local_glob(receipt)))
 
     def qlib_inputs(self) -> dict[str, list[str]]:
         """The Qlib store is a function of every stocks_daily day held (and of the minute days
@@ -382,7 +397,7 @@ class Planner:
         return [
             self.lake.gold(dataset, date)
             for dataset in GOLD_FEATURE_DATASETS
-            if dataset in self.run.datasets
+            if self.gold_dataset_wanted(dataset)
             for date in sorted(self.bronze_by_date(dataset))
         ]
 
@@ -433,9 +448,16 @@ class Planner:
         return self._cache[key]
 
     def qlib_actions(self) -> str:
-        """Fingerprint of every action the Qlib store applies: a silver rebuild that changes
-        none of them does not rerun the store (its silver inputs are ancient)."""
-        return self.action_index(("split", "dividend")).identity()
+        """Fingerprint of the actions that can change the Qlib store: ex-date after its first
+        session (an earlier one has no close to scale, quantmini.gold.actions.in_range) and on
+        or before its last (a later one is not effective yet; the day that reaches it reruns
+        the store anyway). A silver rebuild that changes none of them does not rerun the store
+        (its silver inputs are ancient)."""
+        days = sorted(partition_date(p) for p in self.qlib_inputs()["bronze"])
+        if not days:
+            return "none"
+        first, last = (dt.date.fromisoformat(d) for d in (days[0], days[-1]))
+        return self.action_index(("split", "dividend")).fingerprint(first, last)
 
     def gold_stocks_daily_actions(self, date: str) -> str:
         """Fingerprint of the actions inside a gold stocks_daily session's window."""

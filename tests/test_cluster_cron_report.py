@@ -52,6 +52,18 @@ def _lake_digests(root: Path) -> dict[str, str]:
     return out
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line holds ``text`` (from /proc, no procps)."""
+    out = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                out.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return out
+
+
 def _spool_jobs(workdir: Path) -> dict[str, tuple[str, str]]:
     """The stand-in scheduler's jobs: id -> (state, jobscript)."""
     spool = workdir / ".quantmini-scheduler"
@@ -127,7 +139,10 @@ def test_cron_wrapper_refuses_a_second_run(tmp_path):
     try:
         import time
 
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10  # until the holder has the lock (flock -n then fails)
+        while subprocess.run(["flock", "-n", str(lake / ".quantmini-run.lock"), "true"]).returncode == 0:
+            assert time.monotonic() < deadline, "the holder never took the lock"
+            time.sleep(0.05)
         proc = subprocess.run([str(REPO / "scripts" / "daily_update.sh"), "--", "-n"], capture_output=True, text=True, env=env)
         assert proc.returncode == 75 and "another quantmini run holds" in proc.stderr
     finally:
@@ -202,7 +217,11 @@ def test_a_queued_job_cancelled_never_starts_and_leaves_no_credentials(tmp_path)
     status = [str(CLUSTER / "status.sh"), job]
     assert subprocess.run(status, capture_output=True, text=True, env=env).stdout.strip() == "running"
     subprocess.run([str(CLUSTER / "cancel.sh"), job], check=True, env=env)
-    time.sleep(4)
+    # the queued job's runner is gone (cancel kills its process group) before its start time
+    deadline = time.monotonic() + 10
+    while _processes_mentioning(str(spool)):
+        assert time.monotonic() < deadline, "the cancelled job's runner is still alive"
+        time.sleep(0.05)
     assert not (tmp_path / "ran").exists() and not (spool / "environment").exists()
     assert (spool / "state").read_text().strip() == "CANCELLED"
     assert subprocess.run(status, capture_output=True, text=True, env=env).stdout.strip() == "failed"

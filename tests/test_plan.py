@@ -325,3 +325,38 @@ def test_each_listing_is_asked_once_per_plan(tmp_path):
         for d in JUNE:
             p.gold_stocks_daily_inputs(d)
     assert len(calls) == len(set(calls))
+
+
+def test_the_qlib_fingerprint_covers_only_actions_that_can_change_the_store(tmp_path):
+    """An action before the store's first session or after its last changes no value: a silver
+    rebuild bringing only such actions (the monthly 2-year backfill) does not rerun the store."""
+    listing = held_lake(tmp_path)  # bronze 06-24 .. 06-28
+    base = planner(tmp_path, listing, rest_datasets=["splits"])
+    split_file = base.silver_corporate_actions_outputs()["split"]
+    _write_splits(split_file, [("AAA", "2024-06-26", 2.0)])
+    before = base.qlib_actions()
+    outside = planner(tmp_path, listing, rest_datasets=["splits"])
+    _write_splits(split_file, [("OLD", "2022-03-01", 3.0), ("AAA", "2024-06-26", 2.0), ("OLD", "2024-06-24", 2.0),
+                               ("NEW", "2024-07-15", 4.0)])
+    assert outside.qlib_actions() == before
+    inside = planner(tmp_path, listing, rest_datasets=["splits"])
+    _write_splits(split_file, [("AAA", "2024-06-26", 2.0), ("BBB", "2024-06-28", 2.0)])
+    assert inside.qlib_actions() != before
+
+
+def test_a_rest_only_run_that_pulls_actions_keeps_gold_consistent(tmp_path):
+    """`datasets=[]` with a dividends pull rebuilds silver's actions: the Qlib store and the
+    held gold sessions that read them are in the run (their fingerprints decide what reruns),
+    so the next plain run plans nothing (the demo's last run used to leave the store stale)."""
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    listing = LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE],
+                             local=[lake.gold("stocks_daily", d) for d in JUNE] + [lake.qlib_receipt("stocks_daily")])
+    rest_only = planner(tmp_path, listing, datasets=[], rest_datasets=["dividends"], date="2024-06-28")
+    assert rest_only.window_targets() == []
+    assert rest_only.gold_targets() == [lake.qlib_receipt("stocks_daily")] + [lake.gold("stocks_daily", d) for d in JUNE]
+    news_only = planner(tmp_path, listing, datasets=[], rest_datasets=["news"], date="2024-06-28")
+    assert news_only.gold_targets() == []
+    no_store = LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE])
+    assert planner(tmp_path, no_store, datasets=[], rest_datasets=["dividends"], date="2024-06-28").gold_targets() == []

@@ -198,10 +198,6 @@ class ActionIndex:
             prefix[1:] = np.bitwise_xor.accumulate(hashes)
         return cls(np.array([o for o, _ in rows], dtype=np.int64), prefix)
 
-    def identity(self) -> str:
-        """Fingerprint of every action (what the Qlib store applies)."""
-        return self.fingerprint(dt.date.min, dt.date.max)
-
     def fingerprint(self, after: dt.date, upto: dt.date) -> str:
         """Identity of the actions with ``after < ex_date <= upto``."""
         i = int(np.searchsorted(self.ords, after.toordinal(), side="right"))
