@@ -481,7 +481,11 @@ class Planner:
         and which of them are local (gold) files."""
         held = [p for ds in FLATFILE_DATASETS for p in self.bronze_partitions(ds)]
         local = {p for ds in GOLD_FEATURE_DATASETS for p in self.held_gold(ds)} | set(self.gold_targets())
-        pulls = [p for ds in sorted({t.dataset for t in self.run.pulls}) for p in self.bronze_pulls(ds)]
+        from .rest.datasets import REST_DATASETS
+
+        # every REST dataset's pulls, not only those this run makes: the set is the same
+        # whatever the run pulls, so a run with other pulls does not redo the summary
+        pulls = [p for ds in REST_DATASETS for p in self.bronze_pulls(ds)]
         return sorted(set(held) | local | set(pulls) | set(self.run_targets())), local
 
     def final_outputs(self) -> list[str]:

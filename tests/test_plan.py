@@ -360,3 +360,20 @@ def test_a_rest_only_run_that_pulls_actions_keeps_gold_consistent(tmp_path):
     assert news_only.gold_targets() == []
     no_store = LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE])
     assert planner(tmp_path, no_store, datasets=[], rest_datasets=["dividends"], date="2024-06-28").gold_targets() == []
+
+
+def test_summary_inputs_do_not_depend_on_what_the_run_pulls(tmp_path):
+    """The summary is redone when the lake gains a file, not because two runs pull different
+    REST datasets (the demo's REST-only run, then a plain run, re-planned it)."""
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    held = [lake.bronze("stocks_daily", d) for d in JUNE] + [
+        lake.bronze_rest("fundamentals", "2024-06-23", "quarterly"), lake.bronze_rest("news", "2024-06-27", "x")]
+    listing = LakeListing.of(held, local=[lake.gold("stocks_daily", d) for d in JUNE])
+    news = planner(tmp_path, listing, rest_datasets=["news"], date="2024-06-28", days_back=5)
+    news_held = [*held, *news.rest_targets()]
+    # the next run: the news pull made, nothing pulled
+    none = planner(tmp_path, LakeListing.of(news_held, local=[lake.gold("stocks_daily", d) for d in JUNE]),
+                   rest_datasets=[], date="2024-06-28", days_back=5)
+    assert news.summary_inputs()[0] == none.summary_inputs()[0]
