@@ -11,7 +11,7 @@ REST_PORT ?= 8556
 SANDBOX_URLS := s3_endpoint=http://127.0.0.1:$(S3_PORT) rest_base_url=http://127.0.0.1:$(REST_PORT)
 SANDBOX_ENV := MASSIVE_S3_ACCESS_KEY=sandbox-access-key MASSIVE_S3_SECRET_KEY=sandbox-secret-key MASSIVE_API_KEY=sandbox-api-key
 
-.PHONY: setup demo test lint report bench sandbox-start sandbox-stop clean-demo
+.PHONY: setup demo test test-fast lint report bench sandbox-start sandbox-stop clean-demo
 
 setup: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ PYTEST_WORKERS ?= 2
 
 test: setup
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# The unit tests: no Snakemake process and no socket (a test that tries either fails), and not
+# the two full-universe pyqlib reads; make test runs everything.
+test-fast: setup
+	QUANTMINI_TEST_FAST=1 $(BIN)/python -m pytest -m "not workflow and not sandbox and not heavy" -q
 
 lint: setup
 	$(BIN)/snakefmt --check Snakefile rules/

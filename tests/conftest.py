@@ -60,6 +60,39 @@ class Sandbox:
         return self.post(f"/_sandbox/rate_limit?calls={calls}&period={period}")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that use the sandbox (sockets) carry the ``sandbox`` marker, so that
+    ``make test-fast`` (``-m "not workflow and not sandbox"``) selects the rest."""
+    for item in items:
+        if {"sandbox", "quiet_sandbox"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sandbox)
+
+
+@pytest.fixture(autouse=True)
+def _fast_means_no_socket_and_no_snakemake(monkeypatch):
+    """Under ``make test-fast`` (QUANTMINI_TEST_FAST=1) a test that opens a network connection
+    or starts Snakemake fails at once: it belongs to the full suite and needs its marker."""
+    if os.environ.get("QUANTMINI_TEST_FAST") != "1":
+        yield
+        return
+    import socket
+
+    def no_connect(self, address, *args, **kwargs):
+        raise AssertionError(f"make test-fast: a network connection to {address} (mark the test 'sandbox' or 'workflow')")
+
+    real_popen = subprocess.Popen.__init__
+
+    def no_snakemake(self, args, *a, **kw):
+        argv = [args] if isinstance(args, (str, bytes)) else list(args)
+        if argv and str(argv[0]).endswith("snakemake"):
+            raise AssertionError("make test-fast: a Snakemake process (mark the test 'workflow')")
+        real_popen(self, args, *a, **kw)
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_snakemake)
+    yield
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> Sandbox:
     folder = tmp_path_factory.mktemp("sandbox")

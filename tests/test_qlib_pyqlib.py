@@ -42,6 +42,7 @@ def test_qlib_loader_loses_na_like_names_unless_escaped():
     assert pd.read_csv(io.StringIO(escaped), sep="\t", names=["s", "a", "b"], dtype={"s": str})["s"].notna().all()
 
 
+@pytest.mark.heavy
 def test_every_name_of_the_full_universe_reads_back_through_pyqlib(tmp_path):
     from qlib.data import D
 
@@ -65,6 +66,7 @@ def test_every_name_of_the_full_universe_reads_back_through_pyqlib(tmp_path):
     np.testing.assert_array_equal(got.loc[expected.index].to_numpy(np.float32), expected.to_numpy())
 
 
+@pytest.mark.heavy
 def test_alpha158_loads_with_no_all_nan_feature(tmp_path):
     from qlib.contrib.data.handler import Alpha158
 
