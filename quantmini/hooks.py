@@ -16,6 +16,20 @@ def job_pythonpath(workflow_dir: str) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(filter(None, [workflow_dir, os.environ.get("PYTHONPATH", "")]))}
 
 
+def before_run(run: RunPlan, config: dict) -> None:
+    """Before any job: the endpoints the run needs answer (nothing is written if one is
+    unreachable), the lake's filesystem has working locks, then the lake's run lock is held
+    for the life of this process. Any problem ends the run with one line."""
+    from . import guard
+
+    try:
+        guard.preflight(config, needs_s3=bool(run.sessions and run.datasets), needs_rest=bool(run.pulls))
+        guard.probe_locks(run.lake.root)
+        guard.hold_lake_lock(run.lake.root)
+    except (guard.Unreachable, guard.LakeBusy, guard.LocksUnsupported) as exc:
+        sys.exit(f"quantmini: {exc}")
+
+
 def record_unpublished(run: RunPlan, unpublished) -> None:
     """Pending records for the files the run left out because the vendor has not published
     them yet (the next run's catch-up fetches them)."""

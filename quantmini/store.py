@@ -214,6 +214,31 @@ def readable(path: str | Path, cache_root: str | Path | None = None) -> str:
 _CHECKED: dict[str, tuple[int, str]] = {}
 
 
+def open_for_run(provider: str | None, prefix: str | None, provider_settings, lake) -> "LakeStore | None":
+    """The object store holding a run's landing, bronze and silver layers (``--default-storage-
+    provider s3 --default-storage-prefix s3://bucket/prefix``), or None for a lake on disk.
+
+    It sets, in this process's environment, the variables its jobs learn the store from (they
+    inherit it; the controller's own listings read them too), then mirrors down the sidecars
+    recorded on any node, so what reads them (corrections, summary, quality) sees the whole
+    lake. Every problem is one StoreError line, credentials redacted."""
+    if not provider:
+        return None
+    if provider != "s3":
+        raise StoreError(f"--default-storage-provider {provider}: the lake's object store must be s3")
+    s3 = provider_settings["s3"].get_settings()
+    store = LakeStore.parse(prefix or "", s3.endpoint_url)
+    store.key(lake.root)  # refuses an absolute lake root
+    os.environ.update(job_environment(store, lake, s3))
+    try:
+        sync_sidecars(store, lake.root)
+    except Exception as exc:  # noqa: BLE001 - one line, credentials redacted
+        from .secrets import redact
+
+        raise StoreError(f"object store {store.url}: {redact(str(exc))}") from None
+    return store
+
+
 def job_environment(store: LakeStore, lake, s3_settings) -> dict[str, str]:
     """The variables a job learns the store from (set by the workflow for its jobs):
     where the store is, where cached copies go, and the storage plugin's credentials."""

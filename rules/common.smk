@@ -8,10 +8,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.io import is_flagged
 from snakemake.utils import validate
 
-from quantmini import guard, hooks, plan, sessions, settings
+from quantmini import hooks, plan, sessions, settings
 from quantmini import store as lake_store
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
-from quantmini.secrets import redact
 
 
 def _config_error(message):
@@ -37,34 +36,15 @@ LAKE = RUN.lake.root
 os.environ.update(hooks.job_pythonpath(workflow.basedir))
 
 
-def _lake_store():
-    """The object store of the lake's landing, bronze and silver layers when the run has a
-    default storage provider (quantmini/store.py), else None; its jobs learn it from the
-    environment set here, and the sidecars recorded on any node are mirrored down first.
-    """
-    provider = workflow.storage_settings.default_storage_provider
-    if not provider:
-        return None
-    if provider != "s3":
-        _config_error(
-            f"--default-storage-provider {provider}: the lake's object store must be s3"
-        )
-    s3 = workflow.storage_provider_settings["s3"].get_settings()
-    try:
-        store = lake_store.LakeStore.parse(
-            workflow.storage_settings.default_storage_prefix or "", s3.endpoint_url
-        )
-        store.key(LAKE)
-        os.environ.update(lake_store.job_environment(store, RUN.lake, s3))
-        lake_store.sync_sidecars(store, LAKE)
-    except lake_store.StoreError as exc:
-        _config_error(str(exc))
-    except Exception as exc:  # noqa: BLE001 - one line, credentials redacted
-        _config_error(f"object store {store.url}: {redact(str(exc))}")
-    return store
-
-
-STORE = _lake_store()
+try:  # the lake's object store with --default-storage-provider s3, else None (on disk)
+    STORE = lake_store.open_for_run(
+        workflow.storage_settings.default_storage_provider,
+        workflow.storage_settings.default_storage_prefix,
+        workflow.storage_provider_settings,
+        RUN.lake,
+    )
+except lake_store.StoreError as exc:
+    _config_error(str(exc))
 PLAN = plan.Planner(
     RUN,
     config,
@@ -79,10 +59,6 @@ wildcard_constraints:
 
 def lake_root(wildcards):
     return LAKE
-
-
-def qlib_adjustment(wildcards):
-    return config["qlib_adjustment"]
 
 
 def date_of(wildcards):
@@ -173,14 +149,6 @@ def gold_options_daily_dividends(wildcards):
     return PLAN.gold_options_daily_dividends(date_of(wildcards))
 
 
-def gold_lookback(wildcards):
-    return int(config["gold_lookback_sessions"])
-
-
-def risk_free_rate(wildcards):
-    return float(config["risk_free_rate"])
-
-
 def ancient_all(paths):
     return [ancient(p) for p in paths]
 
@@ -214,16 +182,7 @@ def get_final_output():
 
 def start_run():
     """Endpoints first (nothing is written if one is unreachable), then the lake's lock."""
-    try:
-        guard.preflight(
-            config,
-            needs_s3=bool(RUN.sessions and RUN.datasets),
-            needs_rest=bool(RUN.pulls),
-        )
-        guard.probe_locks(LAKE)
-        guard.hold_lake_lock(LAKE)
-    except (guard.Unreachable, guard.LakeBusy, guard.LocksUnsupported) as exc:
-        sys.exit(f"quantmini: {exc}")
+    hooks.before_run(RUN, config)
 
 
 def end_run():

@@ -8,15 +8,15 @@ rule gold_qlib_stocks_daily:
         local(RUN.lake.qlib_receipt("stocks_daily")),
     log:
         "logs/gold/stocks_daily_qlib.log",
-    threads: 2  # reads the bronze days on a thread pool
     conda:
         "../envs/quantmini.yaml"
+    threads: 2  # reads the bronze days on a thread pool
     resources:
         qlib_store=1,
         mem_mb=4000,
     params:
         lake=lake_root,
-        basis=qlib_adjustment,
+        basis=config["qlib_adjustment"],
         actions=qlib_actions,
     script:
         "../scripts/gold_qlib_stocks_daily.py"
@@ -41,8 +41,8 @@ rule gold_stocks_daily:
     params:
         lake=lake_root,
         date=date_of,
-        basis=qlib_adjustment,
-        lookback=gold_lookback,
+        basis=config["qlib_adjustment"],
+        lookback=config["gold_lookback_sessions"],
         actions=gold_stocks_daily_actions,
     script:
         "../scripts/gold_stocks_daily.py"
@@ -73,15 +73,15 @@ rule gold_options_daily:
         local(RUN.lake.gold_pattern("options_daily")),
     log:
         "logs/gold/options_daily/{year}/{month}/{day}.log",
-    threads: 2  # solves implied volatilities on a thread pool
     conda:
         "../envs/quantmini.yaml"
+    threads: 2  # solves implied volatilities on a thread pool
     resources:
         mem_mb=1000,
     params:
         lake=lake_root,
         date=date_of,
-        risk_free_rate=risk_free_rate,
+        risk_free_rate=config["risk_free_rate"],
         dividends=gold_options_daily_dividends,
     script:
         "../scripts/gold_options_daily.py"
