@@ -1,8 +1,8 @@
 """The operations guide's four silver query types, and a point-in-time lookup, measured.
 
 A silver corporate-actions directory as the workflow writes it (one file per event type,
-``event_type=<type>/data.parquet``, sorted by ticker in 8 Ki-row groups, the key column
-dictionary-typed), with ``--tickers`` names (default 12,000): 20 quarterly dividends each,
+``event_type=<type>/data.parquet``, sorted by ticker in 8 Ki-row groups, the key in the path
+only), with ``--tickers`` names (default 12,000): 20 quarterly dividends each,
 a split for one name in 20, an IPO for one in 10, a ticker change for one in 50. Queries, on
 the directory with no options, medians of ``--repeat`` runs:
 
