@@ -406,3 +406,46 @@ def test_action_fingerprint_covers_exactly_its_window(tmp_path):
     assert with_split.fingerprint(dt.date(2024, 6, 11), dt.date(2024, 6, 12)) != empty.fingerprint(dt.date(2024, 6, 11), dt.date(2024, 6, 12))
     assert with_split.fingerprint(dt.date(2024, 6, 12), dt.date(2024, 7, 1)) == "none"  # ex-date is the window's first day
     assert with_split.fingerprint(dt.date(2024, 5, 1), dt.date(2024, 6, 11)) == "none"  # not yet ex
+
+
+def test_options_gold_is_byte_identical_run_to_run(tmp_path):
+    """Two runs of a gold options_daily job over the same bronze give the same bytes. They gave
+    equal tables in different bytes (the underlying_ticker pages), so a crash-then-rerun could
+    not be checked by sha256: each chunk carried its own dictionary of underlying tickers and
+    the Parquet writer fell back to plain pages in an order that varied from run to run. A
+    sandbox day large enough for several chunks, converted to bronze as the workflow does."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from quantmini import bronze
+    from quantmini.sandbox.market import Market
+
+    market = Market(6000, option_underlyings=900)
+    landing = tmp_path / "options.csv.gz"
+    landing.write_bytes(market.options_daily_gz(DAY))
+    options = tmp_path / "options.parquet"
+    bronze.convert(landing, options, DAY, bronze.SPECS["options_daily"])
+    stocks = tmp_path / "stocks.parquet"
+    (tmp_path / "stocks.csv.gz").write_bytes(market.stocks_daily_gz(DAY))
+    bronze.convert_stocks_daily(tmp_path / "stocks.csv.gz", stocks, DAY)
+    assert pq.read_metadata(options).num_rows > 2 * options_daily.CHUNK_ROWS
+    script = ("import sys\nfrom quantmini.jobs import gold_options_daily\n"
+              "gold_options_daily(sys.argv[1], '%s', 0.04, sys.argv[2], [sys.argv[3]], [], sys.argv[4], sys.argv[5])\n" % DAY)
+    digests = []
+    for run, seed in enumerate(("1", "2", "3")):
+        out = tmp_path / f"run{run}" / "part.parquet"
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "lake"), str(options), str(stocks), str(out),
+                        str(tmp_path / f"run{run}.log")], check=True, env=dict(os.environ, PYTHONHASHSEED=seed))
+        digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
+    assert len(set(digests)) == 1, digests
+    meta = pq.ParquetFile(out).metadata
+    col = [i for i in range(meta.num_columns) if meta.row_group(0).column(i).path_in_schema == "underlying_ticker"][0]
+    assert all("RLE_DICTIONARY" in meta.row_group(g).column(col).encodings for g in range(meta.num_row_groups))
+    got = pq.read_table(out, columns=["underlying", "underlying_ticker"])
+    roots = sorted({u for u in got.column("underlying").to_pylist() if u is not None})
+    stock_names = set(pq.read_table(stocks, columns=["ticker"]).column("ticker").to_pylist())
+    mapping = options_daily.underlying_map(roots, stock_names)
+    assert got.column("underlying_ticker").cast(pa.string()).to_pylist() == [
+        mapping[u][0] if u is not None else None for u in got.column("underlying").to_pylist()]

@@ -97,11 +97,17 @@ def enrich_chunks(options: pa.Table, stock_close: dict[str, float], day: dt.date
     """The gold table of one day of bronze option bars, as a sequence of row-group-sized
     tables (contracts are independent of each other); ``stats`` accumulates the counts."""
     sessions = _session_ordinals() if sessions is None else sessions
-    mapping: dict[str, tuple[str, bool]] = {}
+    # One day-wide mapping and one dictionary of underlying tickers for every chunk: the
+    # Parquet writer then keeps one dictionary for the column (a dictionary that changed from
+    # one chunk to the next made it fall back to plain pages, and wrote the file's bytes in
+    # an order that differed from run to run).
+    roots = [r for r in options.column("underlying").unique().to_pylist() if r is not None] if options.num_rows else []
+    mapping: dict[str, tuple[str, bool]] = underlying_map(sorted(roots), set(stock_close)) if roots else {}
+    stocks = pa.array(sorted({m[0] for m in mapping.values()}), pa.string())
     stats.update(null_iv=0, null_underlying_close=0, adjusted_contracts=0, iv_status={})
     for offset in range(0, max(options.num_rows, 1), CHUNK_ROWS):
         table, st = _enrich(options.slice(offset, CHUNK_ROWS), stock_close, day, dividends, risk_free_rate, sessions,
-                            mapping)
+                            mapping, stocks)
         for key in ("null_iv", "null_underlying_close", "adjusted_contracts"):
             stats[key] += st[key]
         for name, c in st["iv_status"].items():
@@ -135,15 +141,12 @@ def prefetch_sessions():
 
 
 def _enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, dividends: dict[str, float],
-            risk_free_rate: float, sessions: np.ndarray, mapping: dict) -> tuple[pa.Table, dict]:
+            risk_free_rate: float, sessions: np.ndarray, mapping: dict, stocks: pa.Array) -> tuple[pa.Table, dict]:
     n = options.num_rows
     epoch = dt.date(1970, 1, 1).toordinal()
     und = options.column("underlying").combine_chunks()
     enc = und.dictionary_encode()
     roots = enc.dictionary.to_pylist()
-    missing = [r for r in roots if r is not None and r not in mapping]
-    if missing:
-        mapping.update(underlying_map(missing, set(stock_close)))
     valid_root = np.asarray(enc.indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     root_codes = pc.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False)
 
@@ -182,11 +185,12 @@ def _enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, divi
         moneyness = s / k
         log_m = np.log(moneyness)
     has_s = s > 0
-    stock_arr = pa.array(stock_of, pa.string())
+    position = {t: i for i, t in enumerate(stocks.to_pylist())}
+    stock_codes = per_root([position[t] if t is not None else 0 for t in stock_of], np.int32)
     out = options.select(["ticker", "underlying", "expiration_date", "contract_type", "strike", "date", "open", "high",
                           "low", "close", "volume", "transactions"])
     extra = {
-        "underlying_ticker": pa.DictionaryArray.from_arrays(enc.indices, stock_arr) if roots else pa.nulls(n, pa.string()),
+        "underlying_ticker": pa.DictionaryArray.from_arrays(pa.array(stock_codes, pa.int32(), mask=~valid_root), stocks),
         "adjusted_contract": pa.array(adjusted, pa.bool_()),
         "days_to_expiry": pa.array(days.astype(np.int32), pa.int32(), mask=~parsed),
         "trading_days_to_expiry": pa.array(trading_days.astype(np.int32), pa.int32(), mask=~parsed | (days < 0)),
