@@ -408,6 +408,7 @@ def test_action_fingerprint_covers_exactly_its_window(tmp_path):
     assert with_split.fingerprint(dt.date(2024, 5, 1), dt.date(2024, 6, 11)) == "none"  # not yet ex
 
 
+@pytest.mark.heavy
 def test_options_gold_is_byte_identical_run_to_run(tmp_path):
     """Two runs of a gold options_daily job over the same bronze give the same bytes. They gave
     equal tables in different bytes (the underlying_ticker pages), so a crash-then-rerun could
