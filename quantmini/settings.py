@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from .datasets import KNOWN_DATASETS
 from .paths import Lake, resolve_lake_root
@@ -206,22 +208,31 @@ def schema_error(config: dict, schema: dict) -> str | None:
     return f"config key '{key}': {err.message}"
 
 
-SCHEMA_PATH = __import__("pathlib").Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
 
-def load_schema() -> dict:
-    """The config's JSON schema (``config/schema.yaml``): its shapes and every default."""
+@lru_cache(maxsize=1)
+def _schema() -> dict:
     import yaml
 
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
 
 
+def load_schema() -> dict:
+    """The config's JSON schema (``config/schema.yaml``): its shapes and every default. Parsed
+    once per process (every job and command reads the defaults, some several times); each
+    caller gets its own copy."""
+    import copy
+
+    return copy.deepcopy(_schema())
+
+
 def defaults(schema: dict | None = None) -> dict:
     """Every top-level default the schema writes: the one place a default is written."""
     import copy
 
-    props = (schema or load_schema()).get("properties") or {}
+    props = (schema or _schema()).get("properties") or {}
     return {k: copy.deepcopy(v["default"]) for k, v in props.items() if "default" in v}
 
 

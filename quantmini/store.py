@@ -259,14 +259,13 @@ def listing_of(store: LakeStore, lake_root: str):
 
     from .plan import LakeListing
 
-    held: dict[str, tuple[int, str]] = {}
-    listed = []
+    from functools import cache
 
-    def objects():
-        if not listed:
-            for folder in Lake(lake_root).stored_dirs():
-                held.update(store.listing(folder))
-            listed.append(True)
+    @cache
+    def objects() -> dict[str, tuple[int, str]]:
+        held: dict[str, tuple[int, str]] = {}
+        for folder in Lake(lake_root).stored_dirs():
+            held.update(store.listing(folder))
         return held
 
     return LakeListing(
