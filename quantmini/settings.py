@@ -7,6 +7,7 @@ calendar date, a window that is not reversed, a known dataset) and names the key
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -193,9 +194,23 @@ def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
     return out
 
 
+def without_iri_grammars() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax`` before it is first imported.
+
+    jsonschema loads a checker for every format it knows when it is imported; for ``iri`` it
+    uses ``rfc3987_syntax`` when installed (Jupyter and pyqlib environments pull it in), which
+    compiles ~38 Lark grammars at import: 2.8 s of every Snakemake start on the 2-core machine,
+    i.e. of every dry run, every nightly run and every cluster job (jsonschema issue 1428).
+    Our schema uses no ``iri`` format (a test holds that), so jsonschema, finding the module
+    absent, simply has no ``iri`` checker. Nothing else imports it."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # None in sys.modules: ImportError
+
+
 def schema_error(config: dict, schema: dict) -> str | None:
     """The first way ``config`` breaks the JSON schema, as one line naming the key (None when
     it matches): the workflow's message, and the ``quantmini`` commands' that read config."""
+    without_iri_grammars()
     import jsonschema
 
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path))
