@@ -153,7 +153,10 @@ def cluster_cmd(workdir: Path, sandbox: Sandbox, config: dict, *extra: str) -> l
     return snakemake_command(
         workdir=workdir, profile=cluster, config=cfg,
         extra=[*[f"--cluster-generic-{kind}-cmd={cluster / f'{kind}.sh'}" for kind in ("submit", "status", "cancel")],
-               "--latency-wait", "5", "--max-status-checks-per-second", "10", *extra])
+               # Snakemake asks the scheduler every 10 s by default (courteous to a real one):
+               # a test's chain of six dependent jobs then waits a minute for nothing.
+               "--latency-wait", "5", "--max-status-checks-per-second", "10", "--seconds-between-status-checks", "1",
+               *extra])
 
 
 def snapshot(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, tuple[int, int]]:
