@@ -386,7 +386,7 @@ def _print_valuation(lake: Lake, args: argparse.Namespace, table, day: dt.date) 
     import polars as pl
 
     from .silver import point_in_time
-    from .silver.cleansing import read_clean
+    from .silver import read_clean
 
     bars = Path(lake.bronze("stocks_daily", day.isoformat()))
     if not bars.exists():

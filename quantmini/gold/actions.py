@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..silver.corporate_actions import CASH_DIVIDEND_TYPES  # regular and special cash
+from ..rest.datasets import CASH_DIVIDEND_TYPES  # regular and special cash
 
 BASES = ("total", "split")  # total return (splits and dividends) or price return (splits only)
 
@@ -61,7 +61,7 @@ class Skipped:
 def load_actions(split_file: str | Path | None, dividend_file: str | Path | None, basis: str = "total") -> dict[str, list[Action]]:
     """The silver splits and cash dividends, by vendor ticker, in a stable order; rows the
     silver cleansing flagged (quantmini.silver.cleansing) are skipped."""
-    from ..silver.cleansing import read_clean
+    from ..silver import read_clean
 
     if basis not in BASES:
         raise ValueError(f"config key 'qlib_adjustment': {basis!r} is not one of {', '.join(BASES)}")

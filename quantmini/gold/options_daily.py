@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import blackscholes as bs
-from ..silver.corporate_actions import REGULAR_DIVIDEND_TYPES
+from ..rest.datasets import REGULAR_DIVIDEND_TYPES
 
 YIELD_DAYS = 365
 
@@ -59,7 +59,7 @@ def trailing_dividends(dividend_file: str | Path | None, day: dt.date) -> dict[s
     """Per ticker, the regular cash dividends with ex-date in (day − 365 days, day]."""
     if not dividend_file or not Path(dividend_file).exists():
         return {}
-    from ..silver.cleansing import read_clean
+    from ..silver import read_clean
 
     t = read_clean(dividend_file, ["ticker", "event_date", "div_cash_amount", "div_type"])  # flagged rows skipped
     start = day - dt.timedelta(days=YIELD_DAYS)

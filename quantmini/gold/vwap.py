@@ -13,7 +13,6 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -23,6 +22,8 @@ from ..sessions import xnys
 
 def regular_session_bounds(day: dt.date) -> tuple[int, int]:
     """[open, close) of the day's regular session in UTC nanoseconds (XNYS calendar)."""
+    import pandas as pd  # here: the calendar needs it; a job without minutes does not
+
     cal = xnys()
     ts = pd.Timestamp(day)
     return int(cal.session_open(ts).value), int(cal.session_close(ts).value)

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,11 +261,3 @@ class RestClient:
 
     def close(self) -> None:
         self.session.close()
-
-
-def dump_json(obj) -> str | None:
-    """Nested values are kept as compact JSON strings, keys sorted, so the bronze schema is
-    stable whatever keys a pull returns."""
-    if obj is None:
-        return None
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -61,3 +61,16 @@ def write(table: pa.Table, output: str | Path) -> int:
     with atomic.atomic_path(output) as tmp:
         pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_SIZE, write_statistics=True)
     return Path(output).stat().st_size
+
+
+def read_clean(path: str | Path, columns: list[str]) -> pa.Table:
+    """The rows of a silver corporate-actions file that carry no flag (a file written before
+    flags existed has none to skip)."""
+    import pyarrow.compute as pc
+
+    names = pq.read_schema(path).names
+    table = pq.read_table(path, columns=[*columns, *(["flags"] if "flags" in names else [])])
+    if "flags" not in names:
+        return table
+    keep = pc.equal(pc.list_value_length(table["flags"]), 0)
+    return table.filter(pc.fill_null(keep, True)).drop_columns(["flags"])

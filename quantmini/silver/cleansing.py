@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
@@ -91,17 +90,3 @@ def counts(table: pa.Table) -> dict[str, int]:
     """Flagged rows by reason, for the silver sidecar."""
     c = Counter(reason for row in table.column("flags").to_pylist() for reason in row)
     return {r: c[r] for r in REASONS if c[r]}
-
-
-def read_clean(path: str | Path, columns: list[str]) -> pa.Table:
-    """The rows of a silver corporate-actions file that carry no flag (a file written before
-    flags existed has none to skip)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    table = pq.read_table(path, columns=[*columns, *(["flags"] if "flags" in names else [])])
-    if "flags" not in names:
-        return table
-    keep = pc.equal(pc.list_value_length(table["flags"]), 0)
-    return table.filter(pc.fill_null(keep, True)).drop_columns(["flags"])

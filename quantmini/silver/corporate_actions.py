@@ -23,10 +23,6 @@ from . import HIVE_KEY_TYPE, conform, pulls
 EVENT_TYPES = ("dividend", "split", "ipo", "ticker_change")
 SOURCES = {"dividend": "dividends", "split": "splits", "ipo": "ipos", "ticker_change": "ticker_events"}
 PAYMENTS_A_YEAR = (1, 2, 4, 12)  # the vendor's `frequency`; 0 is a one-time payment
-# The vendor's `dividend_type`: CD regular cash, SC special cash, LT/ST a fund's long/short-term
-# capital gains (not dividends). Null: the vendor did not say (treated as regular cash).
-CASH_DIVIDEND_TYPES = ("CD", "SC", None)  # what price adjustment takes
-REGULAR_DIVIDEND_TYPES = ("CD", None)  # what a dividend yield takes (specials are one-off)
 
 SCHEMA = pa.schema(
     [

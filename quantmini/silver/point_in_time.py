@@ -167,7 +167,7 @@ def valuation(frame: pl.DataFrame, table, splits: pl.DataFrame | None = None, di
 
     ``splits`` and ``dividends`` are silver corporate-actions rows (``ticker``, ``event_date``,
     ``split_ratio`` / ``div_cash_amount``, ``div_type``), flagged rows already left out."""
-    from .corporate_actions import REGULAR_DIVIDEND_TYPES
+    from ..rest.datasets import REGULAR_DIVIDEND_TYPES
 
     known = _attach_states(frame.with_row_index("_orig"), states(table),
                            ["basic_shares_outstanding", "diluted_shares_outstanding", "total_equity", *TTM_ITEMS],
