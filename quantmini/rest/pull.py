@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import atomic
+from ..sessions import now_utc
 from .client import NotFound, RestClient
 from .datasets import RestDataset
 from .windows import Window
@@ -63,7 +64,8 @@ def fetch_rows(client: RestClient, dataset: RestDataset, style: str, window: Win
 def pull(client: RestClient, dataset: RestDataset, style: str, window: Window, tickers: list[str],
          output: str | Path, keep_tickers: set[str] | None = None,
          pulled_at: dt.datetime | None = None) -> PullResult:
-    pulled_at = pulled_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    # QUANTMINI_NOW pins it (sessions.now_utc): a replayed night writes the same bytes.
+    pulled_at = pulled_at or now_utc().replace(microsecond=0)
     rows, n_requests, not_found = fetch_rows(client, dataset, style, window, tickers)
     downloaded = len(rows)
     if keep_tickers is not None:
