@@ -69,7 +69,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/flatfiles.py --repeat 7
-	$(BIN)/python bench/dag_scale.py --days 250
+	$(BIN)/python bench/dag_scale.py --days 250,1250,5000 --repeat 3
 	$(BIN)/python bench/api_calls.py
 	$(BIN)/python bench/silver_lookup.py
 	$(BIN)/python bench/silver_queries.py
