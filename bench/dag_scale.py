@@ -37,13 +37,13 @@ LAYERS = ("landing", "bronze", "gold")  # in the order they are built: older fir
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--days", default="250,1250,5000", help="comma-separated held-session counts")
+    ap.add_argument("--days", type=_counts, default="250,1250,5000", help="comma-separated held-session counts (each ≥ 3)")
     ap.add_argument("--tickers", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--end", default="2024-05-31", help="last session held by the lake")
     ap.add_argument("--built", action="store_true", help="build every held session with the workflow (slow)")
     args = ap.parse_args()
-    counts = [int(x) for x in args.days.split(",")]
+    counts = args.days
     end = dt.date.fromisoformat(args.end)
     nxt = sessions_between(end + dt.timedelta(days=1), end + dt.timedelta(days=7))[0]
     longest = sessions_ending(end, max(counts))
@@ -96,6 +96,18 @@ def main() -> int:
     print(json.dumps({"baseline_dry_run_one_day_empty_lake_median_s": round(base, 2), "baseline_jobs_planned": base_jobs,
                       "lakes": rows}, indent=2))
     return 0
+
+
+def _counts(text: str) -> list[int]:
+    """``--days``: comma-separated whole numbers of sessions, each at least 3 (a lake of two
+    real sessions and at least one copy)."""
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of whole numbers") from None
+    if any(n < 3 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: every count must be at least 3 sessions")
+    return counts
 
 
 def replicate(lake: Lake, model: str, dates: list[str]) -> None:

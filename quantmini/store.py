@@ -256,10 +256,9 @@ def listing_of(store: LakeStore, lake_root: str):
     objects, listed once per DAG build; gold on the local disk; stored files read through
     cached copies."""
     import glob
+    from functools import cache
 
     from .plan import LakeListing
-
-    from functools import cache
 
     @cache
     def objects() -> dict[str, tuple[int, str]]:

@@ -172,7 +172,6 @@ def test_split_before_the_window_changes_nothing_and_sidecar_counts(lake):
     raw = pd.DataFrame([r for i in range(SPLIT_AT) for r in bars_for(i)])
     aaa = raw[raw.ticker == "AAA"].reset_index(drop=True)
     assert early.loc["AAA", "ret_5d"] == pytest.approx(aaa.close.iloc[-1] / aaa.close.iloc[-6] - 1)
-    sidecar = json.loads(open(lake.sidecar("gold", "stocks_daily", SESSIONS[-1].isoformat())).read())
     build_day(lake, len(SESSIONS) - 1)
     sidecar = json.loads(open(lake.sidecar("gold", "stocks_daily", SESSIONS[-1].isoformat())).read())
     stats = sidecar["statistics"]

@@ -103,11 +103,12 @@ def enrich_chunks(options: pa.Table, stock_close: dict[str, float], day: dt.date
     # an order that differed from run to run).
     roots = [r for r in options.column("underlying").unique().to_pylist() if r is not None] if options.num_rows else []
     mapping: dict[str, tuple[str, bool]] = underlying_map(sorted(roots), set(stock_close)) if roots else {}
-    stocks = pa.array(sorted({m[0] for m in mapping.values()}), pa.string())
+    names = sorted({m[0] for m in mapping.values()})
+    stocks, position = pa.array(names, pa.string()), {t: i for i, t in enumerate(names)}
     stats.update(null_iv=0, null_underlying_close=0, adjusted_contracts=0, iv_status={})
     for offset in range(0, max(options.num_rows, 1), CHUNK_ROWS):
         table, st = _enrich(options.slice(offset, CHUNK_ROWS), stock_close, day, dividends, risk_free_rate, sessions,
-                            mapping, stocks)
+                            mapping, stocks, position)
         for key in ("null_iv", "null_underlying_close", "adjusted_contracts"):
             stats[key] += st[key]
         for name, c in st["iv_status"].items():
@@ -141,7 +142,8 @@ def prefetch_sessions():
 
 
 def _enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, dividends: dict[str, float],
-            risk_free_rate: float, sessions: np.ndarray, mapping: dict, stocks: pa.Array) -> tuple[pa.Table, dict]:
+            risk_free_rate: float, sessions: np.ndarray, mapping: dict, stocks: pa.Array,
+            position: dict[str, int]) -> tuple[pa.Table, dict]:
     n = options.num_rows
     epoch = dt.date(1970, 1, 1).toordinal()
     und = options.column("underlying").combine_chunks()
@@ -185,7 +187,6 @@ def _enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, divi
         moneyness = s / k
         log_m = np.log(moneyness)
     has_s = s > 0
-    position = {t: i for i, t in enumerate(stocks.to_pylist())}
     stock_codes = per_root([position[t] if t is not None else 0 for t in stock_of], np.int32)
     out = options.select(["ticker", "underlying", "expiration_date", "contract_type", "strike", "date", "open", "high",
                           "low", "close", "volume", "transactions"])
