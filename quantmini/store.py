@@ -214,14 +214,19 @@ def readable(path: str | Path, cache_root: str | Path | None = None) -> str:
 _CHECKED: dict[str, tuple[int, str]] = {}
 
 
-def open_for_run(provider: str | None, prefix: str | None, provider_settings, lake) -> "LakeStore | None":
+def open_for_run(provider: str | None, prefix: str | None, provider_settings, lake,
+                 mirror_sidecars: bool = True) -> "LakeStore | None":
     """The object store holding a run's landing, bronze and silver layers (``--default-storage-
     provider s3 --default-storage-prefix s3://bucket/prefix``), or None for a lake on disk.
 
     It sets, in this process's environment, the variables its jobs learn the store from (they
-    inherit it; the controller's own listings read them too), then mirrors down the sidecars
-    recorded on any node, so what reads them (corrections, summary, quality) sees the whole
-    lake. Every problem is one StoreError line, credentials redacted."""
+    inherit it; the controller's own listings read them too), then, in the controller only
+    (``mirror_sidecars``), mirrors down the sidecars recorded on any node, so what reads them
+    (corrections, summary, quality) sees the whole lake. A job's own Snakemake process (a
+    cluster job parses the workflow again) must not: the mirror drops local sidecars the store
+    lacks, and a sidecar another job on the same filesystem has just written and not yet
+    uploaded is one of them (its job then failed). Every problem is one StoreError line,
+    credentials redacted."""
     if not provider:
         return None
     if provider != "s3":
@@ -230,6 +235,8 @@ def open_for_run(provider: str | None, prefix: str | None, provider_settings, la
     store = LakeStore.parse(prefix or "", s3.endpoint_url)
     store.key(lake.root)  # refuses an absolute lake root
     os.environ.update(job_environment(store, lake, s3))
+    if not mirror_sidecars:
+        return store
     try:
         sync_sidecars(store, lake.root)
     except Exception as exc:  # noqa: BLE001 - one line, credentials redacted

@@ -43,6 +43,7 @@ try:  # the lake's object store with --default-storage-provider s3, else None (o
         workflow.storage_settings.default_storage_prefix,
         workflow.storage_provider_settings,
         RUN.lake,
+        mirror_sidecars=workflow.is_main_process,  # never in a job's own process
     )
 except lake_store.StoreError as exc:
     _config_error(str(exc))

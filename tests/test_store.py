@@ -74,3 +74,35 @@ def test_readable_fetches_the_current_object(lake_store, tmp_path):
         lake_store.client().upload_file(str(src), lake_store.bucket, lake_store.key(path))
         local = store.readable(path)
         assert local.startswith(str(tmp_path / "cache")) and open(local, "rb").read() == body
+
+
+def test_a_job_process_opening_the_store_leaves_other_jobs_sidecars_alone(sandbox, monkeypatch, tmp_path):
+    """A cluster job parses the workflow again and opens the store; a sidecar another job on
+    the same filesystem has just written, not yet uploaded, must survive that (the mirror of
+    the controller drops local sidecars the store lacks: it once failed a job on the stand-in
+    scheduler with 'No such file' when it went to upload its record)."""
+    import os
+    from types import SimpleNamespace
+
+    import boto3
+
+    from quantmini.paths import Lake
+
+    bucket = f"store-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=sandbox.s3_endpoint, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET,
+                 region_name="us-east-1").create_bucket(Bucket=bucket)
+    monkeypatch.chdir(tmp_path)
+    for var in (store.STORE_ENV, store.CACHE_ENV, store.ENDPOINT_ENV, store.ACCESS_ENV, store.SECRET_ENV):
+        monkeypatch.setenv(var, "unset")  # restored after the test: open_for_run sets them
+    settings = {"s3": SimpleNamespace(get_settings=lambda: SimpleNamespace(
+        endpoint_url=sandbox.s3_endpoint, access_key=S3_KEY, secret_key=S3_SECRET))}
+    lake = Lake("quantlake")
+    side = tmp_path / lake.sidecar("bronze", "stocks_daily", "2024-06-13")
+    side.parent.mkdir(parents=True)
+    side.write_text('{"status": "success"}\n')
+
+    opened = store.open_for_run("s3", f"s3://{bucket}/lakes/one", settings, lake, mirror_sidecars=False)
+    assert opened.url == f"s3://{bucket}/lakes/one" and os.environ[store.STORE_ENV] == opened.url
+    assert side.read_text() == '{"status": "success"}\n'  # a job's process: untouched
+    store.open_for_run("s3", f"s3://{bucket}/lakes/one", settings, lake)
+    assert not side.exists()  # the controller: the store's record is the lake's (none here)
