@@ -209,7 +209,6 @@ def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options
     lake = Lake(lake_root)
     day = dt.date.fromisoformat(date)
     with recorded(lake, "gold", "options_daily", date) as result:
-        sessions = options_daily.prefetch_sessions()
         closes = {}
         if stocks:
             st = pq.read_table(stocks[0], columns=["ticker", "close"])
@@ -217,7 +216,7 @@ def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options
         divs = options_daily.trailing_dividends(dividends[0] if dividends else None, day)
         bars = pq.read_table(options, columns=options_daily.BRONZE_COLUMNS)
         stats: dict = {}
-        chunks = options_daily.enrich_chunks(bars, closes, day, divs, float(risk_free_rate), stats, sessions())
+        chunks = options_daily.enrich_chunks(bars, closes, day, divs, float(risk_free_rate), stats)
         rows, size = write_chunks(chunks, output, options_daily.DICTIONARY_COLUMNS)
         nulls = {"iv": stats.pop("null_iv"), "underlying_close": stats.pop("null_underlying_close")}
         if not stocks:

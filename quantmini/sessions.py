@@ -2,12 +2,27 @@
 
 Every date the lake knows about is an XNYS session from ``exchange_calendars``: flat files
 exist only for sessions, and the Qlib calendar must equal the session list exactly.
+
+Building the calendar costs ~0.7 s (exchange_calendars and pandas imports, then the
+holiday rules), and every Snakemake start, summary, report, minute and options job, and
+``quantmini`` command needs it. So the sessions and their regular-session open and close
+are read from exchange_calendars once a day and kept in a small JSON table in the user's
+cache (``QUANTMINI_CACHE_DIR``, else ``$XDG_CACHE_HOME/quantmini`` or
+``~/.cache/quantmini``), named by the library's version and the day it was built (the
+calendar runs to a year after that day): a new library version or a new day builds a new
+table, and everything here answers from the table. Only ``why_not_session`` (a holiday's
+name, on the error path) opens the calendar itself.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import json
+import os
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 
 class _Lazy:
@@ -27,57 +42,146 @@ xcals = _Lazy("exchange_calendars")
 pd = _Lazy("pandas")
 
 NEW_YORK = "America/New_York"
+CALENDAR_START = "2000-01-01"
+_EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
 @lru_cache(maxsize=1)
 def xnys():
     """The XNYS calendar, built once per process (construction takes ~0.5 s)."""
-    return xcals.get_calendar("XNYS", start="2000-01-01")
+    return xcals.get_calendar("XNYS", start=CALENDAR_START)
+
+
+@dataclass(frozen=True)
+class SessionTable:
+    """Every XNYS session the calendar knows, ascending: the date (proleptic ordinal) and
+    the regular session's open and close (UTC, seconds since the epoch; early closes
+    included)."""
+
+    days: tuple[int, ...]
+    opens: tuple[int, ...]
+    closes: tuple[int, ...]
+
+    @classmethod
+    def from_calendar(cls, cal) -> "SessionTable":
+        import numpy as np
+
+        days = cal.sessions.values.astype("datetime64[D]").astype(np.int64) + _EPOCH
+        seconds = [s.values.astype("datetime64[s]").astype(np.int64) for s in (cal.opens, cal.closes)]
+        return cls(tuple(days.tolist()), tuple(seconds[0].tolist()), tuple(seconds[1].tolist()))
+
+    def to_json(self) -> str:
+        return json.dumps({"days": self.days, "opens": self.opens, "closes": self.closes}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "SessionTable":
+        """The table a cache file holds; ValueError if it is not a whole, ordered table."""
+        raw = json.loads(text)
+        table = cls(*(tuple(int(v) for v in raw[k]) for k in ("days", "opens", "closes")))
+        n = len(table.days)
+        ordered = all(a < b for a, b in zip(table.days, table.days[1:]))
+        if not n or len(table.opens) != n or len(table.closes) != n or not ordered:
+            raise ValueError("not a whole session table")
+        return table
+
+    def index_on_or_before(self, day: dt.date) -> int:
+        """Position of the last session on or before ``day`` (-1 when there is none)."""
+        return bisect.bisect_right(self.days, day.toordinal()) - 1
+
+    def index_of(self, day: dt.date) -> int:
+        """Position of session ``day``; ValueError naming the day when it is no session."""
+        i = self.index_on_or_before(day)
+        if i < 0 or self.days[i] != day.toordinal():
+            raise ValueError(f"{day} is not an XNYS session")
+        return i
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("QUANTMINI_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "quantmini"
+
+
+def _cache_file(today: dt.date) -> Path:
+    from importlib.metadata import version
+
+    return cache_dir() / f"xnys-{version('exchange_calendars')}-{CALENDAR_START}-{today:%Y%m%d}.json"
+
+
+@lru_cache(maxsize=1)
+def session_table() -> SessionTable:
+    """The session table: from today's cache file, else built from the calendar and cached
+    (written atomically; older tables removed). A cache that cannot be read is rebuilt, one
+    that cannot be written is skipped: the cache only ever saves time."""
+    from . import atomic
+
+    path = _cache_file(dt.date.today())
+    try:
+        return SessionTable.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    table = SessionTable.from_calendar(xnys())
+    try:
+        atomic.write_text(path, table.to_json())
+        for old in path.parent.glob("xnys-*.json"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return table
 
 
 def calendar_bounds() -> tuple[dt.date, dt.date]:
     """The first and last dates the XNYS calendar knows (it ends about a year ahead)."""
-    cal = xnys()
-    return cal.first_session.date(), cal.last_session.date()
+    days = session_table().days
+    return dt.date.fromordinal(days[0]), dt.date.fromordinal(days[-1])
 
 
 def is_session(day: dt.date) -> bool:
-    return bool(xnys().is_session(pd.Timestamp(day)))
+    table = session_table()
+    i = table.index_on_or_before(day)
+    return i >= 0 and table.days[i] == day.toordinal()
 
 
 def sessions_between(start: dt.date, end: dt.date) -> list[dt.date]:
     """All XNYS sessions with start <= session <= end (inclusive), as dates."""
     if end < start:
         return []
-    cal = xnys()
-    labels = cal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
-    return [ts.date() for ts in labels]
+    days = session_table().days
+    lo, hi = bisect.bisect_left(days, start.toordinal()), bisect.bisect_right(days, end.toordinal())
+    return [dt.date.fromordinal(o) for o in days[lo:hi]]
 
 
 def sessions_ending(end: dt.date, count: int) -> list[dt.date]:
     """The ``count`` sessions ending at ``end`` (``end`` itself must be a session)."""
-    cal = xnys()
-    labels = cal.sessions_window(pd.Timestamp(end), -count)
-    return [ts.date() for ts in labels]
+    table = session_table()
+    j = table.index_of(end)
+    if count > j + 1:
+        raise ValueError(f"{count} sessions ending {end} start before the calendar's first session")
+    return [dt.date.fromordinal(o) for o in table.days[j + 1 - count : j + 1]]
 
 
-@lru_cache(maxsize=1)
 def session_ordinals() -> tuple[int, ...]:
     """Every XNYS session the calendar knows, as proleptic ordinals (ascending): look-back
     windows for thousands of targets are slices of this, not calendar queries."""
-    import numpy as np
-
-    days = xnys().sessions.values.astype("datetime64[D]").astype(np.int64)
-    return tuple((days + dt.date(1970, 1, 1).toordinal()).tolist())
+    return session_table().days
 
 
 def sessions_back(end: dt.date, count: int) -> list[dt.date]:
     """The up to ``count`` sessions ending at ``end`` (a session), oldest first."""
-    import bisect
-
     ords = session_ordinals()
     j = bisect.bisect_right(ords, end.toordinal())
     return [dt.date.fromordinal(o) for o in ords[max(0, j - count) : j]]
+
+
+def regular_session_bounds(day: dt.date) -> tuple[int, int]:
+    """[open, close) of session ``day``'s regular hours in UTC nanoseconds (16:00 New York,
+    13:00 on early-close days)."""
+    table = session_table()
+    i = table.index_of(day)
+    return table.opens[i] * 1_000_000_000, table.closes[i] * 1_000_000_000
 
 
 class ClockError(ValueError):
@@ -100,17 +204,25 @@ def now_utc() -> dt.datetime:
 
 
 def previous_session(day: dt.date) -> dt.date:
-    cal = xnys()
-    return cal.date_to_session(pd.Timestamp(day), direction="previous").date()
+    """The session on or before ``day``."""
+    table = session_table()
+    i = table.index_on_or_before(day)
+    if i < 0:
+        raise ValueError(f"no XNYS session on or before {day}")
+    return dt.date.fromordinal(table.days[i])
 
 
 def last_completed_session(now: dt.datetime | None = None) -> dt.date:
     """The latest session whose close is at or before ``now`` (default: the current time)."""
-    cal = xnys()
-    now_ts = pd.Timestamp(now if now is not None else now_utc())
-    if now_ts.tzinfo is None:
-        now_ts = now_ts.tz_localize("UTC")
-    return cal.minute_to_past_session(now_ts.floor("min"), count=1).date()
+    now = now if now is not None else now_utc()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=dt.timezone.utc)
+    minute = int(now.timestamp()) // 60 * 60
+    table = session_table()
+    i = bisect.bisect_right(table.closes, minute) - 1
+    if i < 0:
+        raise ValueError(f"no XNYS session closed by {now.isoformat()}")
+    return dt.date.fromordinal(table.days[i])
 
 
 def publication_due(session: dt.date, publish_time: str = "11:00") -> dt.datetime:

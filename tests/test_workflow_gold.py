@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from quantmini.gold.vwap import regular_session_bounds
+from quantmini.sessions import regular_session_bounds
 from quantmini.paths import Lake
 from quantmini.sessions import sessions_between
 

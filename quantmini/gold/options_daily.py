@@ -125,22 +125,6 @@ def enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, divid
     return pa.concat_tables(tables), stats
 
 
-def prefetch_sessions():
-    """Start building the XNYS session list (~0.2 s of pandas holiday rules, under the GIL)
-    beside the Parquet reads, which release it; call the result to get the array."""
-    import threading
-
-    box: dict = {}
-    thread = threading.Thread(target=lambda: box.setdefault("s", _session_ordinals()), daemon=True)
-    thread.start()
-
-    def result() -> np.ndarray:
-        thread.join()
-        return box["s"] if "s" in box else _session_ordinals()
-
-    return result
-
-
 def _enrich(options: pa.Table, stock_close: dict[str, float], day: dt.date, dividends: dict[str, float],
             risk_free_rate: float, sessions: np.ndarray, mapping: dict, stocks: pa.Array,
             position: dict[str, int]) -> tuple[pa.Table, dict]:

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..sessions import NEW_YORK
-from .vwap import regular_session_bounds
+from ..sessions import regular_session_bounds
 
 SESSIONS = ("pre", "regular", "post")
 DICTIONARY_COLUMNS = ["ticker", "date", "volume", "transactions", "session"]

@@ -17,16 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..sessions import xnys
-
-
-def regular_session_bounds(day: dt.date) -> tuple[int, int]:
-    """[open, close) of the day's regular session in UTC nanoseconds (XNYS calendar)."""
-    import pandas as pd  # here: the calendar needs it; a job without minutes does not
-
-    cal = xnys()
-    ts = pd.Timestamp(day)
-    return int(cal.session_open(ts).value), int(cal.session_close(ts).value)
+from ..sessions import regular_session_bounds
 
 
 def session_vwap(minute_file: str | Path, day: dt.date) -> pa.Table:

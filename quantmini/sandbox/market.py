@@ -86,9 +86,9 @@ def _ord(d: dt.date) -> int:
 @lru_cache(maxsize=1)
 def _session_ords() -> np.ndarray:
     """XNYS sessions over the market's epoch; weekdays past the calendar's last known session."""
-    from ..sessions import xnys
+    from ..sessions import calendar_bounds
 
-    last = min(EPOCH_END, xnys().last_session.date())
+    last = min(EPOCH_END, calendar_bounds()[1])
     known = [d.toordinal() for d in sessions_between(EPOCH_START, last)]
     later = pd.bdate_range(last + dt.timedelta(days=1), EPOCH_END)
     return np.array(known + [d.toordinal() for d in later.date], dtype=np.int64)
