@@ -1,14 +1,14 @@
-# Config validation, the planner (quantmini/plan.py), and the input functions that wrap its
-# answers in Snakemake's flags (local, ancient, storage objects) and checkpoints.
+# Config validation (quantmini/settings.py), the planner (quantmini/plan.py), and the input
+# functions that wrap its answers in Snakemake's flags (local, ancient, storage objects) and
+# checkpoints.
 
 import os
 import sys
 
 from snakemake.exceptions import WorkflowError
 from snakemake.io import is_flagged
-from snakemake.utils import validate
 
-from quantmini import hooks, plan, sessions, settings
+from quantmini import hooks, plan, settings
 from quantmini import store as lake_store
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 
@@ -18,16 +18,9 @@ def _config_error(message):
     sys.exit(f"quantmini: {message}")
 
 
-SCHEMA = settings.load_schema()
-settings.coerce_booleans(config, SCHEMA)
-settings.without_iri_grammars()  # before validate imports jsonschema: 2.8 s of every start
-try:
-    validate(config, schema=str(settings.SCHEMA_PATH), set_default=True)
-except WorkflowError:
-    _config_error(settings.schema_error(config, SCHEMA))
-try:
-    RUN = settings.resolve(config)
-except (settings.ConfigError, sessions.ClockError) as exc:
+try:  # booleans coerced, the schema's defaults filled in, the run resolved
+    RUN = settings.for_workflow(config)
+except settings.ConfigError as exc:
     _config_error(str(exc))
 if RUN.notice:
     print(RUN.notice, file=sys.stderr)

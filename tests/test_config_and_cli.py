@@ -12,31 +12,66 @@ from quantmini.sessions import last_completed_session
 from .conftest import run_workflow
 
 
-@pytest.mark.parametrize(
-    "cfg, fragment",
-    [
-        ({"date": "2024-13-45"}, "config key 'date': '2024-13-45' is not a valid calendar date"),
-        ({"date": "20240115"}, "config key 'date': 20240115 is not of type"),
-        ({"days_back": "0"}, "config key 'days_back': 0 is less than the minimum of 1"),
-        ({"datasets": "[stocks_hourly]"}, "config key 'datasets.0': 'stocks_hourly' is not one of"),
-        ({"start": "2024-06-20", "end": "2024-06-10"}, "start 2024-06-20 is after end 2024-06-10"),
-        ({"s3_endpoint": "files.massive.com"}, "config key 's3_endpoint'"),
-        ({"colour": "blue"}, "'colour' was unexpected"),
-        # beyond the calendar: one line naming the key and the supported range, no traceback
-        ({"date": "2030-01-02"}, "config key 'date': 2030-01-02 is outside the supported range 2000-01-03 .. "),
-        ({"start": "1999-06-01", "end": "2000-02-01"}, "config key 'start': 1999-06-01 is outside the supported range"),
-        # a window without a session is refused like a non-trading date (exit 1, one line)
-        ({"start": "2024-06-22", "end": "2024-06-23"},
-         "config keys 'start'/'end': no XNYS trading session between 2024-06-22 and 2024-06-23; nothing to do"),
-    ],
-)
+BAD_CONFIGS = [
+    ({"date": "2024-13-45"}, "config key 'date': '2024-13-45' is not a valid calendar date"),
+    ({"date": "20240115"}, "config key 'date': 20240115 is not of type"),
+    ({"days_back": "0"}, "config key 'days_back': 0 is less than the minimum of 1"),
+    ({"datasets": "[stocks_hourly]"}, "config key 'datasets.0': 'stocks_hourly' is not one of"),
+    ({"start": "2024-06-20", "end": "2024-06-10"}, "start 2024-06-20 is after end 2024-06-10"),
+    ({"s3_endpoint": "files.massive.com"}, "config key 's3_endpoint'"),
+    ({"colour": "blue"}, "'colour' was unexpected"),
+    ({"gold_qlib": "maybe"}, "config key 'gold_qlib': 'maybe' is not of type 'boolean'"),
+    # beyond the calendar: one line naming the key and the supported range, no traceback
+    ({"date": "2030-01-02"}, "config key 'date': 2030-01-02 is outside the supported range 2000-01-03 .. "),
+    ({"start": "1999-06-01", "end": "2000-02-01"}, "config key 'start': 1999-06-01 is outside the supported range"),
+    # a window without a session is refused like a non-trading date (exit 1, one line)
+    ({"start": "2024-06-22", "end": "2024-06-23"},
+     "config keys 'start'/'end': no XNYS trading session between 2024-06-22 and 2024-06-23; nothing to do"),
+]
+
+
+def _workflow_config(overrides: dict) -> dict:
+    """The config a ``run_workflow`` Snakemake start holds: the workflow's config file, the
+    demo profile's, then the test runner's keys and ``overrides`` parsed from the command line
+    by Snakemake's own parser."""
+    import yaml
+    from snakemake.cli import parse_config
+
+    from .conftest import REPO
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text()) or {}
+    config.update(yaml.safe_load((REPO / "profiles" / "demo" / "demo.yaml").read_text()))
+    cli = {"datasets": "[stocks_daily]", "rest_datasets": "[]", "rate_limit_calls": 0, "days_back": 1, **overrides}
+    config.update(parse_config([f"{k}={v}" for k, v in cli.items()]))
+    return config
+
+
+@pytest.mark.parametrize("cfg, fragment", BAD_CONFIGS)
+def test_bad_config_is_one_error_naming_the_key(cfg, fragment):
+    """Every bad config, through the function the Snakefile calls on its config."""
+    with pytest.raises(settings.ConfigError) as err:
+        settings.for_workflow(_workflow_config(cfg))
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("cfg, fragment", [BAD_CONFIGS[3], BAD_CONFIGS[-1]])
 def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, sandbox, cfg, fragment):
+    """The same errors through a real Snakemake start (a schema violation and a window
+    without sessions): one ``quantmini:`` line, no traceback, nothing written."""
     proc = run_workflow(tmp_path, sandbox, config=cfg, check=False)
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.startswith("quantmini:")]
     assert len(lines) == 1 and fragment in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "quantlake").exists()
+
+
+def test_good_config_gets_the_schema_defaults():
+    config = _workflow_config({"date": "2024-06-20"})
+    plan = settings.for_workflow(config)
+    assert plan.sessions == ("2024-06-20",)
+    assert {k: config[k] for k in settings.defaults() if k not in _workflow_config({})} == {
+        k: v for k, v in settings.defaults().items() if k not in _workflow_config({})}
 
 
 @pytest.mark.parametrize("date, reason", [("2024-06-19", "Juneteenth"), ("2024-06-22", "weekend: Saturday")])
