@@ -25,7 +25,7 @@ def _cluster_cmd(workdir: Path, sandbox) -> list[str]:
 
 
 def _cluster_env() -> dict:
-    return workflow_env({"QUANTMINI_SCHEDULER_DELAY": "1"})
+    return workflow_env({"QUANTMINI_SCHEDULER_DELAY": "0.3"})
 
 
 def _lake_digests(root: Path) -> dict[str, str]:
@@ -101,7 +101,10 @@ def test_stand_in_scheduler_builds_the_local_lake_and_a_cancelled_job_is_rerun(t
                        if state == "RUNNING" and '"rest_dataset": "splits"' in script), None)
         time.sleep(0.2)
     assert victim, "the splits job never ran"
-    time.sleep(1)
+    # cancelled mid-request: the slow answer has begun (else the rerun's request would get it)
+    while not sandbox.calls()["faults"]["fired"].get("slow"):
+        assert time.monotonic() < deadline, "the splits job never asked for its pull"
+        time.sleep(0.1)
     cancel = subprocess.run([str(CLUSTER / "cancel.sh"), victim], capture_output=True, text=True, cwd=remote)
     assert cancel.returncode == 0, cancel.stderr
     out, err = run.communicate(timeout=300)

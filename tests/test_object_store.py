@@ -92,7 +92,7 @@ def test_jobs_on_the_stand_in_scheduler_write_to_the_store(store_and_local, sand
     bucket = f"cluster-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     cmd = cluster_cmd(tmp_path, sandbox, CONFIG, *_storage_args(sandbox, bucket))
-    env = workflow_env({**_store_env(), "QUANTMINI_SCHEDULER_DELAY": "1"})
+    env = workflow_env({**_store_env(), "QUANTMINI_SCHEDULER_DELAY": "0.3"})
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     objects = _objects(s3, bucket)
