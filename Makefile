@@ -18,9 +18,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# --no-compile: pip byte-compiles every installed module (half the install's time);
-	# Python compiles the modules a run imports, once, when it first imports them.
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev,sandbox]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sandbox]'
 	touch $@
 
 sandbox-start: setup
