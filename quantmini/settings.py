@@ -278,31 +278,3 @@ def coerce_booleans(config: dict, schema: dict) -> dict:
         elif isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
             config[key] = BOOLEAN_WORDS[value.strip().lower()]
     return config
-
-
-
-def for_workflow(config: dict, today: dt.datetime | None = None) -> RunPlan:
-    """What the Snakefile makes of its ``config`` before it plans anything, in this order:
-    boolean spellings coerced, the schema's defaults filled in place (Snakemake's own
-    ``validate(..., set_default=True)``, so jobs see the same config), then the run resolved.
-
-    Every way the config can be wrong surfaces as one :class:`ConfigError` whose message names
-    the key (the schema's first violation, a bad window, a clock that cannot be read), which
-    the workflow prints as its one ``quantmini:`` line; tests check every message here, in
-    process, and two of them through a real Snakemake start."""
-    from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
-
-    from .sessions import ClockError
-
-    schema = load_schema()
-    coerce_booleans(config, schema)
-    without_iri_grammars()  # before validate imports jsonschema: 2.8 s of every start
-    try:
-        validate(config, schema=str(SCHEMA_PATH), set_default=True)
-    except WorkflowError:
-        raise ConfigError(schema_error(config, schema)) from None
-    try:
-        return resolve(config, today=today)
-    except ClockError as exc:
-        raise ConfigError(str(exc)) from None

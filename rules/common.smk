@@ -1,4 +1,4 @@
-# Config validation (quantmini/settings.py), the planner (quantmini/plan.py), and the input
+# Config validation (quantmini/workflow_config.py, quantmini/settings.py), the planner (quantmini/plan.py), and the input
 # functions that wrap its answers in Snakemake's flags (local, ancient, storage objects) and
 # checkpoints.
 
@@ -8,7 +8,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.io import is_flagged
 
-from quantmini import hooks, plan, settings
+from quantmini import hooks, plan, settings, workflow_config
 from quantmini import store as lake_store
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 
@@ -19,7 +19,7 @@ def _config_error(message):
 
 
 try:  # booleans coerced, the schema's defaults filled in, the run resolved
-    RUN = settings.for_workflow(config)
+    RUN = workflow_config.for_workflow(config)
 except settings.ConfigError as exc:
     _config_error(str(exc))
 if RUN.notice:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from quantmini import settings
+from quantmini import settings, workflow_config
 from quantmini.sessions import last_completed_session
 
 from .conftest import run_workflow
@@ -50,7 +50,7 @@ def _workflow_config(overrides: dict) -> dict:
 def test_bad_config_is_one_error_naming_the_key(cfg, fragment):
     """Every bad config, through the function the Snakefile calls on its config."""
     with pytest.raises(settings.ConfigError) as err:
-        settings.for_workflow(_workflow_config(cfg))
+        workflow_config.for_workflow(_workflow_config(cfg))
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
@@ -68,7 +68,7 @@ def test_bad_config_fails_with_one_line_naming_the_key(tmp_path, sandbox, cfg, f
 
 def test_good_config_gets_the_schema_defaults():
     config = _workflow_config({"date": "2024-06-20"})
-    plan = settings.for_workflow(config)
+    plan = workflow_config.for_workflow(config)
     assert plan.sessions == ("2024-06-20",)
     assert {k: config[k] for k in settings.defaults() if k not in _workflow_config({})} == {
         k: v for k, v in settings.defaults().items() if k not in _workflow_config({})}
