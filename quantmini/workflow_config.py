@@ -16,9 +16,9 @@ def for_workflow(config: dict, today: dt.datetime | None = None) -> settings.Run
     ``validate(..., set_default=True)``, so jobs see the same config), then the run resolved.
 
     Every way the config can be wrong surfaces as one :class:`settings.ConfigError` whose
-    message names the key (the schema's first violation, a bad window, a clock that cannot be read), which
-    the workflow prints as its one ``quantmini:`` line; tests check every message here, in
-    process, and two of them through a real Snakemake start."""
+    message names the key (the schema's first violation, a bad window, a clock that cannot
+    be read), which the workflow prints as its one ``quantmini:`` line; tests check every
+    message here, in process, and two of them through a real Snakemake start."""
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 

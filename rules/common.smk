@@ -1,6 +1,6 @@
-# Config validation (quantmini/workflow_config.py, quantmini/settings.py), the planner (quantmini/plan.py), and the input
-# functions that wrap its answers in Snakemake's flags (local, ancient, storage objects) and
-# checkpoints.
+# Config validation (quantmini/workflow_config.py), the planner (quantmini/plan.py), and the
+# input functions that wrap its answers in Snakemake's flags (local, ancient, storage objects)
+# and checkpoints.
 
 import os
 import sys

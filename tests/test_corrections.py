@@ -139,7 +139,8 @@ def test_bad_then_good_converges_to_the_clean_lake(tmp_path, sandbox, clean):
     clean_dir, clean = clean
     client = s3(sandbox)
     good = client.get_object(Bucket="flatfiles", Key=KEY)["Body"].read()
-    tmp_path = tmp_path / "wd"  # the clean lake, copied: the bad files arrive on a lake that holds the window
+    # The clean lake, copied: the bad files arrive on a lake that already holds the window.
+    tmp_path = tmp_path / "wd"
     shutil.copytree(clean_dir, tmp_path, symlinks=True, ignore=shutil.ignore_patterns("locks"))
     lake = Lake(str(tmp_path / "quantlake"))
     assert data_digest(tmp_path / "quantlake") == clean
