@@ -44,6 +44,32 @@ def setup_logging(log_file: str | Path | None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+@contextlib.contextmanager
+def controller_log(log_file: str | Path) -> Iterator[None]:
+    """The log of a job run in Snakemake's own process (the `run:` rules of the summary and
+    the report figures): the quantmini logger to the job's log file, redacted, for the job's
+    length only. Snakemake's console and the root logger are left as they are; a second
+    Python process per run would cost more than these jobs' work (see rules/metadata.smk)."""
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(log_file, mode="w")
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    except Exception as exc:
+        log.error("%s: %s", type(exc).__name__, redact(str(exc)))
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        log.setLevel(level)
+        log.propagate = propagate
+
+
 class JobResult(dict):
     """What a job body reports for its sidecar: records, size_mb and any extra statistics."""
 
@@ -226,13 +252,14 @@ def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options
 
 
 def metadata_summary(lake_root: str, output: str, log_file: str) -> None:
-    setup_logging(log_file)
-    lake = Lake(lake_root)
-    sync_sidecars_from_env(lake_root)
-    summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
-    metadata.write_watermarks(lake, summaries)
-    atomic.write_text(output, metadata.summary_tsv(summaries))
-    log.info("\n%s", metadata.format_summary(summaries))
+    """Watermarks and the summary table from the sidecars; run in Snakemake's own process."""
+    with controller_log(log_file):
+        lake = Lake(lake_root)
+        sync_sidecars_from_env(lake_root)
+        summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
+        metadata.write_watermarks(lake, summaries)
+        atomic.write_text(output, metadata.summary_tsv(summaries))
+        log.info("\n%s", metadata.format_summary(summaries))
 
 
 def fundamental_tickers(config: dict, reference: str | None) -> list[str]:
@@ -366,13 +393,18 @@ def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dic
 
 
 def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_file: str) -> None:
-    """The plots and tables of ``snakemake --report`` (see quantmini.report). The window is
-    resolved from the config here, not passed as a parameter: a rerun over another window of
-    held sessions must not redraw the report (Snakemake reruns a job whose params change)."""
+    """The plots and tables of ``snakemake --report`` (see quantmini.report); run in
+    Snakemake's own process. The window is resolved from the config here, not passed as a
+    parameter: a rerun over another window of held sessions must not redraw the report
+    (Snakemake reruns a job whose params change)."""
+    with controller_log(log_file):
+        _report_assets(config, lake_root, outputs)
+
+
+def _report_assets(config: dict, lake_root: str, outputs: dict[str, str]) -> None:
     from . import gaps, quality, report, settings
     from .metadata import iter_sidecars
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     plan = settings.resolve_window(dict(config))  # sidecars: mirrored by the summary just before
     sessions, datasets = list(plan.sessions), list(plan.datasets)

@@ -8,7 +8,7 @@ import sys
 from snakemake.exceptions import WorkflowError
 from snakemake.io import is_flagged
 
-from quantmini import hooks, plan, settings, workflow_config
+from quantmini import hooks, jobs, plan, settings, workflow_config
 from quantmini import store as lake_store
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 

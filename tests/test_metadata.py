@@ -72,3 +72,31 @@ def test_small_sizes_are_shown_in_kilobytes():
     text = format_summary([DatasetSummary("bronze", "splits", total=1, success=1, size_mb=0.009),
                            DatasetSummary("bronze", "stocks_daily", total=1, success=1, size_mb=12.34)])
     assert "   Size: 9.0 KB" in text and "   Size: 12.3 MB" in text
+
+
+def test_a_job_in_snakemakes_process_logs_to_its_file_only_and_redacted(tmp_path, monkeypatch, capsys):
+    """The summary and report jobs run in Snakemake's own process: their log goes to the job's
+    file (secrets masked, the error named), never to Snakemake's console, and the logger is
+    left as it was for the next job."""
+    import pytest
+
+    from quantmini import jobs
+
+    monkeypatch.setenv("MASSIVE_API_KEY", "k3y-in-the-environment")
+    assert get_credential("MASSIVE_API_KEY") == "k3y-in-the-environment"  # read, so known to redact
+    qlog = logging.getLogger("quantmini")
+    before = (list(qlog.handlers), qlog.level, qlog.propagate, list(logging.getLogger().handlers))
+    lake = Lake(str(tmp_path / "lake"))
+    JobRecorder(lake, "bronze", "stocks_daily", "2024-06-12").write("success", records=7, size_mb=0.1)
+    out, log_file = tmp_path / "summary.tsv", tmp_path / "logs" / "summary.log"
+    jobs.metadata_summary(lake_root=lake.root, output=str(out), log_file=str(log_file))
+    assert out.read_text().splitlines()[1].split("\t")[:4] == ["bronze", "stocks_daily", "1", "1"]
+    assert "Records: 7" in log_file.read_text()
+    assert "Records: 7" not in capsys.readouterr().err
+    assert (list(qlog.handlers), qlog.level, qlog.propagate, list(logging.getLogger().handlers)) == before
+
+    with pytest.raises(RuntimeError), jobs.controller_log(log_file):
+        raise RuntimeError("upstream said k3y-in-the-environment is bad")
+    text = log_file.read_text()
+    assert "RuntimeError: upstream said" in text and "k3y-in-the-environment" not in text
+    assert (list(qlog.handlers), qlog.level, qlog.propagate) == before[:3]
