@@ -32,7 +32,10 @@ from .test_qlib_store import store_files
 
 pytestmark = pytest.mark.workflow
 SESSIONS = [d.isoformat() for d in sessions_between(dt.date.fromisoformat(SANDBOX_START), dt.date.fromisoformat(SANDBOX_END))]
-WINDOW = {"start": SANDBOX_START, "end": SANDBOX_END}
+# The store alone: gold's feature sessions (tested in test_workflow_gold) would be ~44 more jobs
+# here, all of them rebuilt when the late splits arrive; without them the runs also show
+# that the Qlib store needs nothing of gold features.
+WINDOW = {"start": SANDBOX_START, "end": SANDBOX_END, "gold_features": False}
 
 
 def _inputs(lake: Lake):
@@ -60,7 +63,7 @@ def lake(tmp_path_factory, sandbox):
     run_workflow(workdir, sandbox, config={**WINDOW, "rest_datasets": "[splits,dividends]", "pull_date": SANDBOX_END})
     second = {"files": store_files(qroot), "snap": snapshot(qroot / "features"), "rebuild": full_rebuild(lake, workdir),
               "sidecar": json.loads(Path(lake.sidecar("gold", "stocks_daily_qlib", SANDBOX_END)).read_text())}
-    run_workflow(workdir, sandbox, config={"date": SANDBOX_END, "days_back": INTRADAY_DAYS,
+    run_workflow(workdir, sandbox, config={"date": SANDBOX_END, "days_back": INTRADAY_DAYS, "gold_features": False,
                                            "datasets": "[stocks_daily,stocks_minute]"})
     third = {"files": store_files(qroot), "rebuild": full_rebuild(lake, workdir)}
     return {"workdir": workdir, "lake": lake, "first": first, "second": second, "third": third, "sandbox": sandbox}
@@ -160,6 +163,7 @@ def test_vwap_from_minute_bars_where_held(lake, frame):
 def test_rerun_over_held_days_plans_nothing_whatever_the_window(lake):
     workdir, sandbox = lake["workdir"], lake["sandbox"]
     for cfg in ({"date": SANDBOX_END, "days_back": 3}, WINDOW, {"date": "2024-06-12"}):
+        cfg = {**cfg, "gold_features": False}
         dry = run_workflow(workdir, sandbox, "-n", config=cfg)
         assert "Nothing to be done" in dry.stdout + dry.stderr, (cfg, dry.stdout[-2000:])
 
@@ -184,7 +188,7 @@ def test_special_dividend_adjusted_without_a_jump(lake, frame):
 def test_rule_graph_has_one_qlib_node(lake):
     """--report draws the rule graph: one node for the Qlib store, not one per day, and one
     per gold feature dataset."""
-    proc = run_workflow(lake["workdir"], lake["sandbox"], "--rulegraph", config=WINDOW)
+    proc = run_workflow(lake["workdir"], lake["sandbox"], "--rulegraph", config={**WINDOW, "gold_features": True})
     labels = [line.split('label = "')[1].split('"')[0] for line in proc.stdout.splitlines() if 'label = "' in line]
     assert labels.count("gold_qlib_stocks_daily") == 1 and len(labels) == len(set(labels)), labels
     assert "gold_stocks_daily" in labels and len(labels) <= 11, labels
