@@ -27,18 +27,25 @@ from .store import sync_sidecars_from_env
 log = logging.getLogger("quantmini")
 
 
+def _redacting(handler: logging.Handler) -> logging.Handler:
+    """Every job log handler: secrets masked, one format."""
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def _file_handler(log_file: str | Path) -> logging.Handler:
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    return _redacting(logging.FileHandler(log_file, mode="w"))
+
+
 def setup_logging(log_file: str | Path | None) -> None:
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    root.addHandler(_redacting(logging.StreamHandler(sys.stderr)))
     if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode="w"))
-    for h in handlers:
-        h.addFilter(RedactingFilter())
-        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(h)
+        root.addHandler(_file_handler(log_file))
     root.setLevel(logging.INFO)
     for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -50,10 +57,7 @@ def controller_log(log_file: str | Path) -> Iterator[None]:
     the report figures): the quantmini logger to the job's log file, redacted, for the job's
     length only. Snakemake's console and the root logger are left as they are; a second
     Python process per run would cost more than these jobs' work (see rules/metadata.smk)."""
-    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file, mode="w")
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler = _file_handler(log_file)
     level, propagate = log.level, log.propagate
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -397,26 +401,22 @@ def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_fil
     Snakemake's own process. The window is resolved from the config here, not passed as a
     parameter: a rerun over another window of held sessions must not redraw the report
     (Snakemake reruns a job whose params change)."""
-    with controller_log(log_file):
-        _report_assets(config, lake_root, outputs)
-
-
-def _report_assets(config: dict, lake_root: str, outputs: dict[str, str]) -> None:
     from . import gaps, quality, report, settings
     from .metadata import iter_sidecars
 
-    lake = Lake(lake_root)
-    plan = settings.resolve_window(dict(config))  # sidecars: mirrored by the summary just before
-    sessions, datasets = list(plan.sessions), list(plan.datasets)
-    sidecars = list(iter_sidecars(lake.metadata_root()))
-    report.records_plot(sidecars, outputs["records"])
-    report.runtime_plot(sidecars, outputs["runtime"])
-    report.api_plot(sidecars, outputs["api"])
-    checks = quality.evaluate_config(lake, config, sessions, datasets)
-    report.quality_table(checks, outputs["quality"])
-    config = with_defaults(dict(config))
-    found = gaps.find(lake, datasets or None, gold_features=bool(config["gold_features"]),
-                      first_dates=config["dataset_start"])
-    report.gaps_table(found, outputs["gaps"])
-    log.info("report assets: %d sidecars, %d checks (%d alerts), %d gap ranges", len(sidecars), len(checks),
-             len(quality.alerts(checks)), len(found))
+    with controller_log(log_file):
+        lake = Lake(lake_root)
+        plan = settings.resolve_window(dict(config))  # sidecars: mirrored by the summary just before
+        sessions, datasets = list(plan.sessions), list(plan.datasets)
+        sidecars = list(iter_sidecars(lake.metadata_root()))
+        report.records_plot(sidecars, outputs["records"])
+        report.runtime_plot(sidecars, outputs["runtime"])
+        report.api_plot(sidecars, outputs["api"])
+        checks = quality.evaluate_config(lake, config, sessions, datasets)
+        report.quality_table(checks, outputs["quality"])
+        config = with_defaults(dict(config))
+        found = gaps.find(lake, datasets or None, gold_features=bool(config["gold_features"]),
+                          first_dates=config["dataset_start"])
+        report.gaps_table(found, outputs["gaps"])
+        log.info("report assets: %d sidecars, %d checks (%d alerts), %d gap ranges", len(sidecars), len(checks),
+                 len(quality.alerts(checks)), len(found))

@@ -4,6 +4,7 @@ run on disk, found by listing the store, never the local disk."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import uuid
@@ -11,13 +12,14 @@ import uuid
 import pytest
 
 from quantmini.paths import Lake
+from quantmini.sessions import sessions_ending
 
 from .conftest import S3_KEY, S3_SECRET, run_workflow
 
 pytestmark = pytest.mark.workflow
 
 CONFIG = {"date": "2024-06-14", "days_back": 3, "rest_datasets": "[dividends,splits]"}
-SESSIONS = ("2024-06-12", "2024-06-13", "2024-06-14")
+SESSIONS = [d.isoformat() for d in sessions_ending(dt.date.fromisoformat(CONFIG["date"]), CONFIG["days_back"])]
 STORED = ("landing", "bronze", "silver")
 
 
