@@ -1,4 +1,7 @@
-"""The body of each workflow job, called by the thin scripts in ``scripts/``.
+"""The body of each workflow job, called by a rule's `run:` block in Snakemake's own process
+(the per-session rules, the summary and the report: a script job's Python start and imports
+cost more than a session's work) or by the thin scripts in ``scripts/`` (the silver, REST and
+Qlib jobs, which need their own process's memory or environment).
 
 Each job: sets up a redacting log, clears its sidecar, does its work writing atomically,
 then records a ``success`` sidecar; on error it records ``failed`` with the message and
@@ -8,11 +11,15 @@ re-raises so Snakemake marks the job failed and builds nothing downstream.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
+import inspect
+import threading
 import datetime as dt
 import logging
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from . import atomic, metadata
 from .datasets import FLATFILE_DATASETS
@@ -40,6 +47,7 @@ def _file_handler(log_file: str | Path) -> logging.Handler:
 
 
 def setup_logging(log_file: str | Path | None) -> None:
+    """A script job's own process: every logger to the console and the job's file."""
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -47,31 +55,121 @@ def setup_logging(log_file: str | Path | None) -> None:
     if log_file:
         root.addHandler(_file_handler(log_file))
     root.setLevel(logging.INFO)
-    for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+    for noisy in _LIBRARY_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+#: Libraries whose warnings (retries, connection resets) belong in the job's log.
+_LIBRARY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
+class JobFailed(Exception):
+    """A job in Snakemake's own process failed; its sidecar says why. (A job in its own
+    process exits with status 1 instead: a SystemExit in Snakemake's thread pool would be
+    lost, and the run would wait for the job for ever.)"""
+
+
+class _InProcess:
+    """Job bodies run in Snakemake's own process, several at once on its thread pool
+    (`run:` rules, ``force-use-threads``): each job's records go to its own log file only,
+    chosen by a context variable that each job thread sets, so that concurrent jobs never
+    write into each other's logs and Snakemake's console and root logger stay untouched."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.current: contextvars.ContextVar[logging.Handler | None] = contextvars.ContextVar("quantmini_job_log", default=None)
+        self.lock = threading.Lock()
+        self.active = 0
+        self.saved: dict[str, tuple[int, bool]] = {}
+        self.router = _JobRouter(self.current)
+
+    def enter(self) -> None:
+        with self.lock:
+            self.active += 1
+            if self.active > 1:
+                return
+            for name in ("quantmini", *_LIBRARY_LOGGERS):
+                logger = logging.getLogger(name)
+                self.saved[name] = (logger.level, logger.propagate)
+                logger.addHandler(self.router)
+                logger.setLevel(logging.INFO if name == "quantmini" else logging.WARNING)
+                logger.propagate = False
+
+    def leave(self) -> None:
+        with self.lock:
+            self.active -= 1
+            if self.active:
+                return
+            for name, (level, propagate) in self.saved.items():
+                logger = logging.getLogger(name)
+                logger.removeHandler(self.router)
+                logger.setLevel(level)
+                logger.propagate = propagate
+
+
+class _JobRouter(logging.Handler):
+    def __init__(self, current: contextvars.ContextVar) -> None:
+        super().__init__()
+        self.current = current
+
+    def emit(self, record: logging.LogRecord) -> None:
+        handler = self.current.get()
+        if handler is not None:  # outside a job (another thread of Snakemake's): not a job's record
+            handler.handle(record)
+
+    def handle(self, record: logging.LogRecord) -> bool:  # no lock: each job's file handler has its own
+        self.emit(record)
+        return True
+
+
+IN_PROCESS = _InProcess()
+
+
+def run_in_snakemake_process() -> None:
+    """Called by the workflow (rules/common.smk): the `run:` rules call the job bodies on
+    Snakemake's threads, so their logs are scoped per job and failures raise JobFailed."""
+    IN_PROCESS.enabled = True
+
+
 @contextlib.contextmanager
-def controller_log(log_file: str | Path) -> Iterator[None]:
-    """The log of a job run in Snakemake's own process (the `run:` rules of the summary and
-    the report figures): the quantmini logger to the job's log file, redacted, for the job's
-    length only. Snakemake's console and the root logger are left as they are; a second
-    Python process per run would cost more than these jobs' work (see rules/metadata.smk)."""
+def job_log(log_file: str | Path) -> Iterator[None]:
+    """A job's log: in Snakemake's process, the job's file only (redacted); in a job's own
+    process, the console and the file (setup_logging)."""
+    if not IN_PROCESS.enabled:
+        setup_logging(log_file)
+        yield
+        return
     handler = _file_handler(log_file)
-    level, propagate = log.level, log.propagate
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    token = IN_PROCESS.current.set(handler)
+    IN_PROCESS.enter()
     try:
         yield
+    except JobFailed:
+        raise  # its record is written already (recorded)
     except Exception as exc:
         log.error("%s: %s", type(exc).__name__, redact(str(exc)))
         raise
     finally:
-        log.removeHandler(handler)
+        IN_PROCESS.leave()
+        IN_PROCESS.current.reset(token)
         handler.close()
-        log.setLevel(level)
-        log.propagate = propagate
+
+
+def job(body: Callable[..., None]) -> Callable[..., None]:
+    """A job body: its ``log_file`` argument set up as its log for the body's length."""
+    signature = inspect.signature(body)
+
+    @functools.wraps(body)
+    def wrapper(*args, **kwargs):
+        log_file = signature.bind(*args, **kwargs).arguments["log_file"]
+        with job_log(log_file):
+            return body(*args, **kwargs)
+
+    return wrapper
+
+
+def _failed(message: str) -> BaseException:
+    return JobFailed(message) if IN_PROCESS.enabled else SystemExit(1)
 
 
 class JobResult(dict):
@@ -90,12 +188,12 @@ def recorded(lake: Lake, layer: str, data_type: str, date: str, part: str | None
         message = redact(str(exc))
         log.warning("%s %s %s pending: %s", layer, data_type, date, message)
         recorder.write("pending", error=message)
-        raise SystemExit(1) from None
+        raise _failed(f"{layer} {data_type} {date} pending: {message}") from None
     except BaseException as exc:
         message = redact(f"{type(exc).__name__}: {exc}")
         log.error("%s %s %s failed: %s", layer, data_type, date, message)
         recorder.write("failed", error=message, **result.get("on_failure", {}))
-        raise SystemExit(1) from None
+        raise _failed(f"{layer} {data_type} {date} failed: {message}") from None
     result.pop("on_failure", None)
     records = int(result.pop("records", 0))
     size_mb = float(result.pop("size_mb", 0.0))
@@ -104,10 +202,10 @@ def recorded(lake: Lake, layer: str, data_type: str, date: str, part: str | None
              recorder.elapsed())
 
 
+@job
 def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, output: str, log_file: str) -> None:
     from .flatfiles import S3Settings, download  # boto3: only the download jobs pay its import
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     with recorded(lake, "landing", dataset, date) as result:
         from .corrections import head
@@ -124,10 +222,10 @@ def landing_flatfile(config: dict, lake_root: str, dataset: str, date: str, outp
         result.update(records=0, size_mb=size / 1e6, bytes=size, etag=etag, last_modified=remote.last_modified)
 
 
+@job
 def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, output: str, log_file: str) -> None:
     from .bronze import SPECS, convert  # pyarrow: only the conversion jobs pay its import
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     spec = SPECS[dataset]
     with recorded(lake, "bronze", dataset, date) as result:
@@ -147,13 +245,13 @@ def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, outpu
                         res.ohlc_inconsistent_rows, res.ohlc_inconsistent_first_line)
 
 
+@job
 def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
                            dividends: list[str], output: str, log_file: str) -> None:
     """Bring the Qlib store up to date (appending new days, rewriting the symbols whose
     adjustment changed, or building in bulk; see quantmini.gold.qlib_store)."""
     from .gold.qlib_store import QlibStore, receipt_json, session_of
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     last = max((session_of(p) for p in bronze), default=dt.date.today()).isoformat()
     with recorded(lake, "gold", "stocks_daily_qlib", last) as result:
@@ -177,6 +275,7 @@ def _nulls(table, columns) -> dict[str, int]:
     return {c: int(table.column(c).null_count) for c in columns}
 
 
+@job
 def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
                       dividends: list[str], output: str, log_file: str) -> None:
     """One session of gold stocks_daily from the bronze days of its look-back window."""
@@ -188,7 +287,6 @@ def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], 
     from .gold.vwap import session_vwap
     from .paths import partition_date
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     day = dt.date.fromisoformat(date)
     with recorded(lake, "gold", "stocks_daily", date) as result:
@@ -212,13 +310,13 @@ def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], 
                       nulls=_nulls(table, stocks_daily.NULL_COUNTED))
 
 
+@job
 def gold_stocks_minute(lake_root: str, date: str, bronze: str, output: str, log_file: str) -> None:
     """One session of gold stocks_minute: session labels and running VWAP of every bar."""
     import pyarrow.parquet as pq
 
     from .gold import stocks_minute, write_chunks
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     with recorded(lake, "gold", "stocks_minute", date) as result:
         stats: dict = {}
@@ -228,6 +326,7 @@ def gold_stocks_minute(lake_root: str, date: str, bronze: str, output: str, log_
         result.update(records=rows, size_mb=size / 1e6, bytes=size, nulls=nulls, **stats)
 
 
+@job
 def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options: str, stocks: list[str],
                        dividends: list[str], output: str, log_file: str) -> None:
     """One session of gold options_daily: implied volatility and greeks of every contract."""
@@ -235,7 +334,6 @@ def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options
 
     from .gold import options_daily, write_chunks
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     day = dt.date.fromisoformat(date)
     with recorded(lake, "gold", "options_daily", date) as result:
@@ -255,15 +353,15 @@ def gold_options_daily(lake_root: str, date: str, risk_free_rate: float, options
                       underlying_source="stocks_daily" if stocks else None, risk_free_rate=float(risk_free_rate), **stats)
 
 
+@job
 def metadata_summary(lake_root: str, output: str, log_file: str) -> None:
     """Watermarks and the summary table from the sidecars; run in Snakemake's own process."""
-    with controller_log(log_file):
-        lake = Lake(lake_root)
-        sync_sidecars_from_env(lake_root)
-        summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
-        metadata.write_watermarks(lake, summaries)
-        atomic.write_text(output, metadata.summary_tsv(summaries))
-        log.info("\n%s", metadata.format_summary(summaries))
+    lake = Lake(lake_root)
+    sync_sidecars_from_env(lake_root)
+    summaries = metadata.summarize(metadata.iter_sidecars(lake.metadata_root()))
+    metadata.write_watermarks(lake, summaries)
+    atomic.write_text(output, metadata.summary_tsv(summaries))
+    log.info("\n%s", metadata.format_summary(summaries))
 
 
 def fundamental_tickers(config: dict, reference: str | None) -> list[str]:
@@ -279,6 +377,7 @@ def fundamental_tickers(config: dict, reference: str | None) -> list[str]:
     return sorted(active_common_stocks(reference))
 
 
+@job
 def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, window: str, output: str,
                 log_file: str, reference: str | None = None) -> None:
     from .rest.client import RestClient
@@ -286,7 +385,6 @@ def bronze_rest(config: dict, lake_root: str, dataset: str, pull_date: str, wind
     from .rest.pull import pull
     from .rest.windows import Window
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     spec = REST_DATASETS[dataset]
     with recorded(lake, "bronze", dataset, pull_date, part=window) as result:
@@ -331,6 +429,7 @@ def _as_of(partitions: list[str]) -> str:
     return max(Pull.from_path(p).pull_date for p in partitions).isoformat()
 
 
+@job
 def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outputs: dict[str, str], log_file: str,
                              bars: list[str] | None = None) -> None:
     """Every event type's silver file from all its bronze pulls (see quantmini.silver), its
@@ -338,7 +437,6 @@ def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outp
     from . import silver
     from .silver import cleansing, corporate_actions
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     as_of = _as_of([p for parts in sources.values() for p in parts])
     prices = cleansing.bars_from(list(bars or []))
@@ -353,6 +451,7 @@ def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outp
                           tickers=_distinct_tickers(table), bronze_pulls=len(partitions))
 
 
+@job
 def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str, str], log_file: str,
                         pit_outputs: dict[str, str] | None = None) -> None:
     """Flattened fundamentals (latest filing per period) and, in ``pit_outputs``, every
@@ -360,7 +459,6 @@ def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str
     from . import silver
     from .silver import fundamentals, point_in_time, pulls
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     as_of = _as_of(partitions)
     rows = pulls.load(partitions).rows
@@ -380,12 +478,12 @@ def silver_fundamentals(lake_root: str, partitions: list[str], outputs: dict[str
                           tickers=_distinct_tickers(table), bronze_pulls=len(partitions))
 
 
+@job
 def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dict[str, str], log_file: str) -> None:
 
     from . import silver
     from .silver import fundamentals
 
-    setup_logging(log_file)
     lake = Lake(lake_root)
     for timeframe, output in outputs.items():
         flat = silver.read(inputs[timeframe])
@@ -396,6 +494,7 @@ def silver_financial_ratios(lake_root: str, inputs: dict[str, str], outputs: dic
             result.update(records=table.num_rows, size_mb=size / 1e6, timeframe=timeframe)
 
 
+@job
 def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_file: str) -> None:
     """The plots and tables of ``snakemake --report`` (see quantmini.report); run in
     Snakemake's own process. The window is resolved from the config here, not passed as a
@@ -404,19 +503,18 @@ def report_assets(config: dict, lake_root: str, outputs: dict[str, str], log_fil
     from . import gaps, quality, report, settings
     from .metadata import iter_sidecars
 
-    with controller_log(log_file):
-        lake = Lake(lake_root)
-        plan = settings.resolve_window(dict(config))  # sidecars: mirrored by the summary just before
-        sessions, datasets = list(plan.sessions), list(plan.datasets)
-        sidecars = list(iter_sidecars(lake.metadata_root()))
-        report.records_plot(sidecars, outputs["records"])
-        report.runtime_plot(sidecars, outputs["runtime"])
-        report.api_plot(sidecars, outputs["api"])
-        checks = quality.evaluate_config(lake, config, sessions, datasets)
-        report.quality_table(checks, outputs["quality"])
-        config = with_defaults(dict(config))
-        found = gaps.find(lake, datasets or None, gold_features=bool(config["gold_features"]),
-                          first_dates=config["dataset_start"])
-        report.gaps_table(found, outputs["gaps"])
-        log.info("report assets: %d sidecars, %d checks (%d alerts), %d gap ranges", len(sidecars), len(checks),
-                 len(quality.alerts(checks)), len(found))
+    lake = Lake(lake_root)
+    plan = settings.resolve_window(dict(config))  # sidecars: mirrored by the summary just before
+    sessions, datasets = list(plan.sessions), list(plan.datasets)
+    sidecars = list(iter_sidecars(lake.metadata_root()))
+    report.records_plot(sidecars, outputs["records"])
+    report.runtime_plot(sidecars, outputs["runtime"])
+    report.api_plot(sidecars, outputs["api"])
+    checks = quality.evaluate_config(lake, config, sessions, datasets)
+    report.quality_table(checks, outputs["quality"])
+    config = with_defaults(dict(config))
+    found = gaps.find(lake, datasets or None, gold_features=bool(config["gold_features"]),
+                      first_dates=config["dataset_start"])
+    report.gaps_table(found, outputs["gaps"])
+    log.info("report assets: %d sidecars, %d checks (%d alerts), %d gap ranges", len(sidecars), len(checks),
+             len(quality.alerts(checks)), len(found))

@@ -10,12 +10,17 @@ rule bronze_flatfile:
         RUN.lake.bronze_pattern(),
     log:
         "logs/bronze/{dataset}/{year}/{month}/{day}.log",
-    conda:
-        "../envs/quantmini.yaml"
     resources:
         mem_mb=bronze_mem_mb,
     params:
         date=date_of,
         lake=lake_root,
-    script:
-        "../scripts/bronze_flatfile.py"
+    run:
+        jobs.bronze_flatfile(
+            lake_root=params.lake,
+            dataset=wildcards.dataset,
+            date=params.date,
+            landing=input[0],
+            output=output[0],
+            log_file=log[0],
+        )

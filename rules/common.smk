@@ -26,6 +26,9 @@ if RUN.notice:
     print(RUN.notice, file=sys.stderr)
 
 LAKE = RUN.lake.root
+# The per-session rules run their job bodies on Snakemake's own threads (`run:`; see
+# rules/landing.smk): each job logs to its own file and a failure raises, not exits.
+jobs.run_in_snakemake_process()
 # Jobs import the quantmini package from this workflow's folder, also inside conda envs.
 os.environ.update(hooks.job_pythonpath(workflow.basedir))
 

@@ -34,8 +34,6 @@ rule gold_stocks_daily:
         local(RUN.lake.gold_pattern("stocks_daily")),
     log:
         "logs/gold/stocks_daily/{year}/{month}/{day}.log",
-    conda:
-        "../envs/quantmini.yaml"
     resources:
         mem_mb=1000,
     params:
@@ -44,8 +42,18 @@ rule gold_stocks_daily:
         basis=config["qlib_adjustment"],
         lookback=config["gold_lookback_sessions"],
         actions=gold_stocks_daily_actions,
-    script:
-        "../scripts/gold_stocks_daily.py"
+    run:
+        jobs.gold_stocks_daily(
+            lake_root=params.lake,
+            date=params.date,
+            basis=params.basis,
+            bronze=input.bronze,
+            minute=input.minute,
+            splits=input.splits,
+            dividends=input.dividends,
+            output=output[0],
+            log_file=log[0],
+        )
 
 
 rule gold_stocks_minute:
@@ -55,15 +63,19 @@ rule gold_stocks_minute:
         local(RUN.lake.gold_pattern("stocks_minute")),
     log:
         "logs/gold/stocks_minute/{year}/{month}/{day}.log",
-    conda:
-        "../envs/quantmini.yaml"
     resources:
         mem_mb=1500,
     params:
         lake=lake_root,
         date=date_of,
-    script:
-        "../scripts/gold_stocks_minute.py"
+    run:
+        jobs.gold_stocks_minute(
+            lake_root=params.lake,
+            date=params.date,
+            bronze=input.bronze,
+            output=output[0],
+            log_file=log[0],
+        )
 
 
 rule gold_options_daily:
@@ -73,8 +85,6 @@ rule gold_options_daily:
         local(RUN.lake.gold_pattern("options_daily")),
     log:
         "logs/gold/options_daily/{year}/{month}/{day}.log",
-    conda:
-        "../envs/quantmini.yaml"
     threads: 2  # solves implied volatilities on a thread pool
     resources:
         mem_mb=1000,
@@ -83,5 +93,14 @@ rule gold_options_daily:
         date=date_of,
         risk_free_rate=config["risk_free_rate"],
         dividends=gold_options_daily_dividends,
-    script:
-        "../scripts/gold_options_daily.py"
+    run:
+        jobs.gold_options_daily(
+            lake_root=params.lake,
+            date=params.date,
+            risk_free_rate=params.risk_free_rate,
+            options=input.options,
+            stocks=input.stocks,
+            dividends=input.dividends,
+            output=output[0],
+            log_file=log[0],
+        )

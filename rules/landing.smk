@@ -1,4 +1,7 @@
 # Landing: the vendor's daily flat files mirrored from S3, key for key, under landing/.
+# The per-session rules (landing, bronze, gold features) are `run:` rules whose job bodies
+# (quantmini/jobs.py) run on Snakemake's own threads (profiles/default): a `script:` job
+# paid ~0.35 s of Python start and imports per session, more than a session's work.
 
 
 rule landing_flatfile:
@@ -9,16 +12,21 @@ rule landing_flatfile:
     log:
         "logs/landing/{asset}/{feed}/{year}/{month}/{date}.log",
     retries: 2
-    conda:
-        "../envs/quantmini.yaml"
     resources:
         s3_connections=1,
         mem_mb=300,
     params:
         dataset=dataset_for_landing,
         lake=lake_root,
-    script:
-        "../scripts/landing_flatfile.py"
+    run:
+        jobs.landing_flatfile(
+            config=config,
+            lake_root=params.lake,
+            dataset=params.dataset,
+            date=wildcards.date,
+            output=output[0],
+            log_file=log[0],
+        )
 
 
 rule landing_correction:

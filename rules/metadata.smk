@@ -1,8 +1,7 @@
 # Metadata: watermarks and the run summary, derived from the per-target sidecars.
-# Both rules run in Snakemake's own process (`run:`, local rules, `force-use-threads` in the
-# local profiles; remote executors always use threads): a `script:` job pays a Python start
-# and Snakemake's script preamble, ~1.2 s for a summary that takes 0.05 s, at the end of every
-# run. Without a thread, Snakemake spawns a whole Snakemake process per `run:` job instead.
+# Both rules run in Snakemake's own process (`run:`, `force-use-threads` in profiles/default;
+# remote executors always use threads): a `script:` job pays a Python start and Snakemake's
+# script preamble, ~1.2 s for a summary that takes 0.05 s, at the end of every run.
 
 
 rule metadata_summary:

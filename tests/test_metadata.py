@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 from quantmini import metadata
 from quantmini.metadata import JobRecorder
@@ -75,13 +76,19 @@ def test_small_sizes_are_shown_in_kilobytes():
 
 
 def test_a_job_in_snakemakes_process_logs_to_its_file_only_and_redacted(tmp_path, monkeypatch, capsys):
-    """The summary and report jobs run in Snakemake's own process: their log goes to the job's
-    file (secrets masked, the error named), never to Snakemake's console, and the logger is
-    left as it was for the next job."""
+    """The per-session jobs, the summary and the report run in Snakemake's own process, several
+    at once on its threads: each job's log goes to its own file only (secrets masked, the error
+    named), never to Snakemake's console or another job's file; a failure raises JobFailed
+    (a SystemExit would be lost in Snakemake's thread pool) after writing its sidecar; the
+    loggers are left as they were."""
+    import threading
+
     import pytest
 
     from quantmini import jobs
 
+    monkeypatch.setattr(jobs.IN_PROCESS, "enabled", False)
+    jobs.run_in_snakemake_process()  # what rules/common.smk does
     monkeypatch.setenv("MASSIVE_API_KEY", "k3y-in-the-environment")
     assert get_credential("MASSIVE_API_KEY") == "k3y-in-the-environment"  # read, so known to redact
     qlog = logging.getLogger("quantmini")
@@ -95,8 +102,36 @@ def test_a_job_in_snakemakes_process_logs_to_its_file_only_and_redacted(tmp_path
     assert "Records: 7" not in capsys.readouterr().err
     assert (list(qlog.handlers), qlog.level, qlog.propagate, list(logging.getLogger().handlers)) == before
 
-    with pytest.raises(RuntimeError), jobs.controller_log(log_file):
-        raise RuntimeError("upstream said k3y-in-the-environment is bad")
+    # Two jobs at once on two threads, interleaving their records: each file holds its own.
+    both_inside = threading.Barrier(2)
+
+    @jobs.job
+    def body(name: str, log_file: str) -> None:
+        both_inside.wait(timeout=10)
+        for i in range(50):
+            logging.getLogger(f"quantmini.{name}").info("%s line %d", name, i)
+
+    threads = [threading.Thread(target=body, args=(n, str(tmp_path / f"{n}.log"))) for n in ("first", "second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for mine, other in (("first", "second"), ("second", "first")):
+        text = (tmp_path / f"{mine}.log").read_text()
+        assert text.count(f"{mine} line") == 50 and f"{other} line" not in text
+    assert (list(qlog.handlers), qlog.level, qlog.propagate) == before[:3]
+
+    @jobs.job
+    def failing(lake_root: str, log_file: str) -> None:
+        with jobs.recorded(Lake(lake_root), "bronze", "stocks_daily", "2024-06-13"):
+            raise RuntimeError("upstream said k3y-in-the-environment is bad")
+
+    with pytest.raises(jobs.JobFailed) as failed:
+        failing(lake.root, str(log_file))
     text = log_file.read_text()
     assert "RuntimeError: upstream said" in text and "k3y-in-the-environment" not in text
+    assert "k3y-in-the-environment" not in str(failed.value) and "upstream said" in str(failed.value)
+    sidecar = json.loads(Path(lake.sidecar("bronze", "stocks_daily", "2024-06-13")).read_text())
+    assert sidecar["status"] == "failed" and "k3y" not in json.dumps(sidecar)
+    assert "upstream said" not in capsys.readouterr().err
     assert (list(qlog.handlers), qlog.level, qlog.propagate) == before[:3]
