@@ -41,7 +41,7 @@ onstart:
 
 
 onsuccess:
-    end_run()
+    finish_run()
 
 
 onerror:

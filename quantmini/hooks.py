@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .secrets import redact
@@ -61,3 +62,18 @@ def after_run(run: RunPlan, config: dict, unpublished, store=None) -> None:
         return
     for check in quality.alerts(checks):
         print(f"quantmini: quality ALERT {check.line}", file=sys.stderr)
+
+
+def settle_actions(plan) -> None:
+    """After a run whose jobs all succeeded: record the silver actions its gold sessions are
+    complete against, so that the next plan covers only the sessions its own pulls can
+    change (quantmini.plan.Planner.actions_settled). Without gold features nothing is
+    recorded, and a record that no longer matches silver is removed."""
+    from . import atomic
+
+    path = plan.lake.actions_settled()
+    signature = plan.actions_signature()
+    if plan.config["gold_features"]:
+        atomic.write_text(path, signature + "\n")
+    elif os.path.exists(path) and open(path).read().strip() != signature:
+        os.remove(path)

@@ -128,6 +128,11 @@ class Lake:
     def watermark(self, layer: str, data_type: str) -> str:
         return f"{self.metadata_root()}/{layer}/{data_type}/watermark.json"
 
+    def actions_settled(self) -> str:
+        """The silver actions the held gold sessions were last completed against (a run's
+        plan covers only sessions its own pulls can change while this matches silver)."""
+        return f"{self.state_dir()}/actions_settled.txt"
+
     def summary(self) -> str:
         """The run summary (one row per layer and dataset), derived from the sidecars."""
         return f"{self.metadata_root()}/summary.tsv"

@@ -18,6 +18,7 @@ same question once per job.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import glob as _glob
 import os
@@ -134,6 +135,9 @@ class Planner:
     remote: RemoteLister = lambda prefixes: {}
     now: dt.datetime | None = None
     say: Callable[[str], None] = lambda line: print(line, file=sys.stderr)
+    #: Plan from the run's window and what it changes, not from every held file (a lake on
+    #: disk). False for a lake in an object store, whose jobs read only what the DAG names.
+    bounded: bool = True
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -242,6 +246,12 @@ class Planner:
                 self.lake.bronze(dataset, d) for d in self.run.sessions if (dataset, d) not in self.unpublished()
             ]
         return sorted(set(self.held_partitions(dataset)) | set(window))
+
+    @_memo
+    def run_days(self, dataset: str) -> frozenset:
+        """The sessions of ``dataset`` whose bronze this run builds or may rebuild: the window's
+        and the held refresh sessions' (a re-published file). Nothing older changes in a run."""
+        return frozenset(partition_date(p) for p in self.window_targets() if f"/{dataset}/" in p)
 
     def window_targets(self) -> list[str]:
         """The window's partitions, and those of the held refresh sessions (re-checked for
@@ -365,7 +375,11 @@ class Planner:
     def qlib_inputs(self) -> dict[str, list[str]]:
         """The Qlib store is a function of every stocks_daily day held (and of the minute days
         for $vwap, and of the silver splits and dividends), so its rule reruns when one is
-        added or replaced and never for a window the store already holds."""
+        added or replaced and never for a window the store already holds. (Each held day is
+        then a job of the DAG, checked and not run: the part of planning that still grows with
+        history, ~1 ms a session; naming only the run's days would change the input set with
+        every window, which Snakemake's `input` rerun trigger, needed for correction markers,
+        treats as a change.)"""
         return {
             "bronze": self.bronze_partitions("stocks_daily"),
             "minute": self.bronze_partitions("stocks_minute"),
@@ -399,7 +413,80 @@ class Planner:
             for dataset in GOLD_FEATURE_DATASETS
             if self.gold_dataset_wanted(dataset)
             for date in sorted(self.bronze_by_date(dataset))
+            if self.gold_session_may_change(dataset, date)
         ]
+
+    def gold_session_may_change(self, dataset: str, date: str) -> bool:
+        """Whether this run can change a gold session: its own bronze days (the session, and
+        for stocks_daily the look-back before it) are (re)built by the run, or it lies after
+        the first ex-date this run's split and dividend pulls can bring. Held sessions beyond
+        both are not planned at all, so a plan's size follows the run, not the history. When
+        silver's actions changed outside a completed run (a crash between silver and gold, an
+        older lake), every held session is planned once, as an unbounded plan does."""
+        if not self.bounded or not self.actions_settled():
+            return True
+        start = self.action_span_start()
+        if start is not None and date >= start:
+            return True
+        if dataset == "stocks_daily":
+            first, last = self.stocks_daily_reach()
+            return first is not None and first <= date <= last or date in self.run_days("stocks_minute")
+        if dataset == "options_daily":
+            return date in self.run_days("options_daily") or date in self.run_days("stocks_daily")
+        return date in self.run_days(dataset)
+
+    @_memo
+    def stocks_daily_reach(self) -> tuple[str | None, str | None]:
+        """The first and last gold stocks_daily session whose look-back holds a stocks_daily
+        day this run (re)builds."""
+        days = sorted(self.run_days("stocks_daily"))
+        if not days:
+            return None, None
+        lookback = int(self.config["gold_lookback_sessions"])
+        ords = sessions.session_ordinals()
+        last = dt.date.fromisoformat(days[-1]).toordinal()
+        j = min(bisect.bisect_left(ords, last) + lookback - 1, len(ords) - 1)
+        return days[0], dt.date.fromordinal(ords[j]).isoformat()
+
+    @_memo
+    def action_span_start(self) -> str | None:
+        """The first ex-date this run's split and dividend pulls can change (their windows'
+        start), when silver is rebuilt from them; None when they change nothing."""
+        if not self.rebuilds_actions():
+            return None
+        starts = [p.window.start for p in self.run.pulls if p.dataset in ("splits", "dividends")]
+        if any(s is None for s in starts):
+            return "0000-00-00"  # a pull without a window: any session
+        return min(starts).isoformat()
+
+    def actions_signature(self) -> str:
+        """What the silver split and dividend files hold (sha256 of each), for the record of
+        the actions the gold sessions were last completed against."""
+        import hashlib
+
+        parts = []
+        for event_type in ("split", "dividend"):
+            path = self.silver_corporate_actions_outputs()[event_type]
+            digest = "absent"
+            if self.listing.has(path):
+                with open(self.listing.readable(path), "rb") as fh:
+                    digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            parts.append(f"{event_type}:{digest}")
+        return " ".join(parts)
+
+    @_memo
+    def actions_settled(self) -> bool:
+        """Whether the held gold sessions were completed against silver's actions as they are
+        (the record a successful run leaves, quantmini.hooks.settle_actions), or none is held."""
+        if not any(self.held_gold(ds) for ds in GOLD_FEATURE_DATASETS):
+            return True
+        path = self.lake.actions_settled()
+        try:
+            with open(path) as fh:
+                recorded = fh.read().strip()
+        except FileNotFoundError:
+            return False
+        return recorded == self.actions_signature()
 
     def gold_targets(self) -> list[str]:
         """Gold files (all local to the controller): the Qlib receipt and the feature sessions."""
@@ -453,7 +540,7 @@ class Planner:
         or before its last (a later one is not effective yet; the day that reaches it reruns
         the store anyway). A silver rebuild that changes none of them does not rerun the store
         (its silver inputs are ancient)."""
-        days = sorted(partition_date(p) for p in self.qlib_inputs()["bronze"])
+        days = sorted(partition_date(p) for p in self.bronze_partitions("stocks_daily"))
         if not days:
             return "none"
         first, last = (dt.date.fromisoformat(d) for d in (days[0], days[-1]))

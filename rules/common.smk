@@ -48,6 +48,7 @@ PLAN = plan.Planner(
     config,
     plan.LakeListing.disk() if STORE is None else lake_store.listing_of(STORE, LAKE),
     plan.s3_remote_lister(config),
+    bounded=STORE is None,
 )
 
 
@@ -181,6 +182,13 @@ def get_final_output():
 def start_run():
     """Endpoints first (nothing is written if one is unreachable), then the lake's lock."""
     hooks.before_run(RUN, config)
+
+
+def finish_run():
+    """A run whose jobs all succeeded: its gold is complete against silver's actions."""
+    end_run()
+    if PLAN.bounded:
+        hooks.settle_actions(PLAN)
 
 
 def end_run():

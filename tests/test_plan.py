@@ -24,12 +24,12 @@ NY = dt.timezone(dt.timedelta(hours=-4))
 JUNE = ["2024-06-24", "2024-06-25", "2024-06-26", "2024-06-27", "2024-06-28"]
 
 
-def planner(root: Path, listing: LakeListing, remote=None, now=None, say=None, **config) -> Planner:
+def planner(root: Path, listing: LakeListing, remote=None, now=None, say=None, bounded=True, **config) -> Planner:
     cfg = settings.with_defaults({"lake_root": str(root), "rest_datasets": [], "datasets": ["stocks_daily"], **config})
     cfg.setdefault("date", "2024-06-28")
     run = settings.resolve(cfg)
     lines = say if say is not None else []
-    return Planner(run, cfg, listing, remote or (lambda prefixes: {}), now=now, say=lines.append)
+    return Planner(run, cfg, listing, remote or (lambda prefixes: {}), now=now, say=lines.append, bounded=bounded)
 
 
 def lake_after(p: Planner) -> LakeListing:
@@ -377,3 +377,93 @@ def test_summary_inputs_do_not_depend_on_what_the_run_pulls(tmp_path):
     none = planner(tmp_path, LakeListing.of(news_held, local=[lake.gold("stocks_daily", d) for d in JUNE]),
                    rest_datasets=[], date="2024-06-28", days_back=5)
     assert news.summary_inputs()[0] == none.summary_inputs()[0]
+
+
+# ----------------------------------------------------------------------------------- history
+def _years_lake(root: Path, count: int, end="2024-06-27") -> tuple[LakeListing, list[str]]:
+    from quantmini.paths import Lake
+    from quantmini.sessions import sessions_ending
+
+    lake = Lake(str(root))
+    days = [d.isoformat() for d in sessions_ending(dt.date.fromisoformat(end), count)]
+    stored = [lake.bronze("stocks_daily", d) for d in days] + [lake.landing("stocks_daily", d) for d in days]
+    return LakeListing.of(stored, local=[lake.gold("stocks_daily", d) for d in days] + [lake.qlib_receipt("stocks_daily")]), days
+
+
+def _settle(p: Planner) -> None:
+    """What a successful run leaves: the record of the actions gold is complete against."""
+    from quantmini import hooks
+
+    hooks.settle_actions(p)
+
+
+@pytest.mark.parametrize("held", [250, 1250])
+def test_a_new_day_on_a_long_history_plans_the_same_as_on_a_short_one(tmp_path, held):
+    """Planning follows the run, not the history: on 250 or 1,250 held sessions a new day
+    plans its own bronze and gold and the held sessions its refresh days reach; no older gold
+    session is a target."""
+    listing, days = _years_lake(tmp_path, held)
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=3, gold_lookback_sessions=5)
+    _settle(p)
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=3, gold_lookback_sessions=5)
+    refresh = list(p.refresh_dates())
+    assert refresh == [*days[-2:], "2024-06-28"]  # the refresh window ends at the run's day
+    gold = [partition_date_of(t) for t in p.gold_feature_targets()]
+    assert gold == refresh  # the held refresh sessions reach up to the new day, no further back
+    assert sorted(partition_date_of(b) for b in p.window_targets()) == refresh
+    # the Qlib store still reads every held day
+    assert min(partition_date_of(b) for b in p.qlib_inputs()["bronze"]) == days[0]
+
+
+def partition_date_of(path: str) -> str:
+    from quantmini.paths import partition_date
+
+    return partition_date(path)
+
+
+def test_a_rerun_of_an_old_day_plans_its_reach_only(tmp_path):
+    """A day refetched deep in the history (a backfill of one old session) reaches the gold
+    sessions whose look-back holds it, and nothing else of the history."""
+    listing, days = _years_lake(tmp_path, 500)
+    p = planner(tmp_path, listing, date=days[100], days_back=1, gold_lookback_sessions=5)
+    _settle(p)
+    p = planner(tmp_path, listing, date=days[100], days_back=1, gold_lookback_sessions=5)
+    gold = [partition_date_of(t) for t in p.gold_feature_targets()]
+    first = days.index(p.refresh_dates()[0])
+    assert p.refresh_dates()[-1] == days[100] and first < 100
+    assert gold == days[first:105]  # the refreshed days up to this one, and the 4 sessions after it
+
+
+def test_a_late_split_pull_plans_the_sessions_after_its_window_start_only(tmp_path):
+    """A run that pulls splits rebuilds silver: the held sessions from the pull window's first
+    day on are planned (their fingerprints decide what reruns); older ones cannot change."""
+    listing, days = _years_lake(tmp_path, 400)
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1, rest_datasets=["splits"])
+    _settle(p)
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1, rest_datasets=["splits"])
+    start = p.action_span_start()
+    pull = [x for x in p.run.pulls if x.dataset == "splits"][0]
+    assert start == pull.window.start.isoformat() and start < "2024-06-28"
+    gold = [partition_date_of(t) for t in p.gold_feature_targets()]
+    assert gold == [d for d in days if d >= start] + ["2024-06-28"]
+    assert len(gold) < 40
+
+
+def test_silver_changed_outside_a_completed_run_plans_every_held_session_once(tmp_path):
+    """A crash between silver's rebuild and gold (or a lake from before the record): the
+    actions are not settled, so every held gold session is planned and its fingerprint
+    decides; the successful run then records them and the next plan is bounded again."""
+    listing, days = _years_lake(tmp_path, 60)
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=1)
+    assert not p.actions_settled()  # no record yet
+    assert len(p.gold_feature_targets()) == 61
+    _settle(p)
+    again = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=1)
+    assert again.actions_settled() and len(again.gold_feature_targets()) == 1
+    _write_splits(again.silver_corporate_actions_outputs()["split"], [("AAA", "2024-05-02", 2.0)])
+    listing_with_silver = LakeListing(glob=listing.glob, has=lambda path: path.endswith("event_type=split/data.parquet")
+                                      or listing.has(path), local_glob=listing.local_glob)
+    changed = planner(tmp_path, listing_with_silver, date="2024-06-28", days_back=1, refresh_days=1)
+    assert not changed.actions_settled() and len(changed.gold_feature_targets()) == 61
+    store = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=1, bounded=False)
+    assert len(store.gold_feature_targets()) == 61
