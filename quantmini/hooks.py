@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from .secrets import redact
 from .settings import RunPlan
@@ -75,5 +76,5 @@ def settle_actions(plan) -> None:
     signature = plan.actions_signature()
     if plan.config["gold_features"]:
         atomic.write_text(path, signature + "\n")
-    elif os.path.exists(path) and open(path).read().strip() != signature:
+    elif os.path.exists(path) and Path(path).read_text().strip() != signature:
         os.remove(path)

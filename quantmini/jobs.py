@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import inspect
-import threading
 import datetime as dt
+import inspect
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
