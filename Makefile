@@ -66,6 +66,8 @@ test-fast: setup
 lint: setup
 	$(BIN)/snakefmt --check Snakefile rules/
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --config date=2024-06-14
+	@# a long window: its backfill batch rules (rules/backfill.smk) are linted too
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --lint --config start=2024-04-01 end=2024-06-14
 
 bench: setup
 	$(BIN)/python bench/flatfiles.py --repeat 7

@@ -28,6 +28,7 @@ localrules:
     report_assets,
 
 
+include: "rules/backfill.smk"
 include: "rules/landing.smk"
 include: "rules/bronze.smk"
 include: "rules/rest.smk"

@@ -277,10 +277,10 @@ def _nulls(table, columns) -> dict[str, int]:
 
 @job
 def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
-                      dividends: list[str], output: str, log_file: str) -> None:
-    """One session of gold stocks_daily from the bronze days of its look-back window."""
+                      dividends: list[str], output: str, log_file: str, read_bars: Callable | None = None) -> None:
+    """One session of gold stocks_daily from the bronze days of its look-back window.
+    ``read_bars`` reads one bronze day's bar columns (a backfill batch shares one cache)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from .gold import actions as adj
     from .gold import stocks_daily, write_partition
@@ -293,7 +293,8 @@ def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], 
         dates = sorted(partition_date(p) for p in bronze)
         if not dates or dates[-1] != date:
             raise ValueError(f"gold stocks_daily {date}: the bronze inputs do not include {date}")
-        bars = pa.concat_tables([pq.read_table(p, columns=stocks_daily.BAR_COLUMNS) for p in bronze])
+        read = read_bars or _read_bars
+        bars = pa.concat_tables([read(p) for p in bronze])
         acts = adj.load_actions(splits[0] if splits else None, dividends[0] if dividends else None, basis)
         adjusted = stocks_daily.adjust(bars, stocks_daily.window_actions(acts, dt.date.fromisoformat(dates[0]), day))
         vwap = None
@@ -308,6 +309,62 @@ def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], 
                       window_sessions=len(dates), window_first=dates[0], vwap_source="stocks_minute" if minute else None,
                       applied_actions=len(adjusted.applied), skipped_actions=[s.to_json() for s in adjusted.skipped],
                       nulls=_nulls(table, stocks_daily.NULL_COUNTED))
+
+
+def _read_bars(path: str):
+    import pyarrow.parquet as pq
+
+    from .gold import stocks_daily
+
+    return pq.read_table(path, columns=stocks_daily.BAR_COLUMNS)
+
+
+@job
+def backfill_flatfiles(config: dict, lake_root: str, dataset: str, dates: list[str], landing: list[str],
+                       bronze: list[str], manifest: str, log_file: str) -> None:
+    """A backfill batch (quantmini/batches.py): each session downloaded and converted by the
+    per-session job bodies, each with its own sidecars and log; the manifest last."""
+    from .batches import Batch, write_manifest
+    from .paths import session_log
+
+    batch = Batch("flatfile", dataset, tuple(dates))
+    log.info("batch %s: %d sessions", batch.rule_name, len(dates))
+    for date, landing_file, bronze_file in zip(dates, list(landing), list(bronze), strict=True):
+        landing_flatfile(config=config, lake_root=lake_root, dataset=dataset, date=date, output=landing_file,
+                         log_file=session_log("landing", dataset, date))
+        bronze_flatfile(lake_root=lake_root, dataset=dataset, date=date, landing=landing_file, output=bronze_file,
+                        log_file=session_log("bronze", dataset, date))
+    write_manifest(batch, manifest)
+
+
+@job
+def backfill_gold_stocks_daily(lake_root: str, basis: str, sessions: dict[str, dict[str, list[str]]],
+                               splits: list[str], dividends: list[str], outputs: list[str], manifest: str,
+                               log_file: str) -> None:
+    """A month of gold stocks_daily sessions, each by the per-session body; a bronze day is
+    read once for every window that holds it (a session alone re-reads its whole look-back)."""
+    from .batches import Batch, write_manifest
+    from .paths import session_log
+
+    dates = sorted(sessions)
+    batch = Batch("gold", "stocks_daily", tuple(dates))
+    log.info("batch %s: %d sessions", batch.rule_name, len(dates))
+    cache: dict = {}
+
+    def read_bars(path: str):
+        if path not in cache:
+            cache[path] = _read_bars(path)
+        return cache[path]
+
+    splits, dividends = list(splits), list(dividends)
+    for date, output in zip(dates, list(outputs), strict=True):
+        window = sessions[date]["bronze"]
+        for held in [p for p in cache if p not in window]:  # windows only move forward
+            del cache[held]
+        gold_stocks_daily(lake_root=lake_root, date=date, basis=basis, bronze=window, minute=sessions[date]["minute"],
+                          splits=splits, dividends=dividends, output=output,
+                          log_file=session_log("gold_stocks_daily", "stocks_daily", date), read_bars=read_bars)
+    write_manifest(batch, manifest)
 
 
 @job

@@ -20,6 +20,24 @@ HIVE_GLOB = "year=*/month=*/day=*"
 HIVE_PATTERN = "year={year}/month={month}/day={day}"
 
 
+#: The per-session jobs' logs (relative to the working directory), in the rules' wildcards:
+#: the rules' ``log:`` patterns, and where a backfill batch writes each session's log.
+LOG_PATTERNS = {
+    "landing": "logs/landing/{asset}/{feed}/{year}/{month}/{date}.log",
+    "bronze": "logs/bronze/{dataset}/{year}/{month}/{day}.log",
+    "gold_stocks_daily": "logs/gold/stocks_daily/{year}/{month}/{day}.log",
+}
+
+
+def session_log(step: str, dataset: str, date: str) -> str:
+    """The log a per-session job of ``step`` writes for one session of a dataset."""
+    if step == "landing":
+        asset, feed, year, month = FLATFILE_DATASETS[dataset].s3_key(date).split("/")[:4]
+        return LOG_PATTERNS[step].format(asset=asset, feed=feed, year=year, month=month, date=date)
+    d = dt.date.fromisoformat(date)
+    return LOG_PATTERNS[step].format(dataset=dataset, year=d.year, month=d.month, day=d.day)
+
+
 def resolve_lake_root(configured: str | None) -> str:
     """``QUANTLAKE_ROOT`` overrides the configured root; the default is ``./quantlake``."""
     root = os.environ.get("QUANTLAKE_ROOT") or configured or DEFAULT_LAKE_ROOT
@@ -132,6 +150,14 @@ class Lake:
         """The silver actions the held gold sessions were last completed against (a run's
         plan covers only sessions its own pulls can change while this matches silver)."""
         return f"{self.state_dir()}/actions_settled.txt"
+
+    def batch_manifest(self, kind: str, dataset: str, first: str, last: str) -> str:
+        """A completed backfill batch (quantmini/batches.py): the sessions one job built, so
+        later runs name the same job as their producer."""
+        return f"{self.state_dir()}/batches/{kind}/{dataset}/{first}_{last}.json"
+
+    def batch_manifest_glob(self) -> str:
+        return self.batch_manifest("*", "*", "*", "*")
 
     def summary(self) -> str:
         """The run summary (one row per layer and dataset), derived from the sidecars."""

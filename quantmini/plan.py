@@ -26,7 +26,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from . import corrections, sessions
+from . import batches, corrections, sessions
+from .batches import Batch
 from .datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 from .gold import FEATURE_DATASETS as GOLD_FEATURE_DATASETS
 from .paths import partition_date
@@ -269,6 +270,99 @@ class Planner:
             if (date in self.run.sessions and (dataset, date) not in self.unpublished())
             or self.listing.has(self.lake.landing(dataset, date))
         ]
+
+    # backfill batches (quantmini/batches.py) -------------------------------------------------
+    @_memo
+    def held_batches(self) -> tuple[Batch, ...]:
+        """The batches earlier runs completed: their rules stay their sessions' producers."""
+        if not self.bounded:
+            return ()
+        paths = sorted(self.listing.local_glob(self.lake.batch_manifest_glob()))
+        return tuple(batches.read_manifest(self.listing.readable(p)) for p in paths)
+
+    @_memo
+    def new_batches(self) -> tuple[Batch, ...]:
+        """This run's batches: when the window holds at least ``backfill_batch_sessions``
+        sessions of a dataset whose landing and bronze files the lake has not got (and the
+        vendor has published), those sessions by month; and the gold stocks_daily sessions of
+        the stocks_daily ones. Object-store lakes keep per-session jobs."""
+        threshold = int(self.config["backfill_batch_sessions"])
+        if not self.bounded or threshold == 0:
+            return ()
+        covered = {(b.kind, b.dataset, d) for b in self.held_batches() for d in b.sessions}
+        out: list[Batch] = []
+        for dataset in self.run.datasets:
+            days = [
+                d
+                for d in self.run.sessions
+                if (dataset, d) not in self.unpublished()
+                and ("flatfile", dataset, d) not in covered
+                and not self.listing.has(self.lake.landing(dataset, d))
+                and not self.listing.has(self.lake.bronze(dataset, d))
+            ]
+            if len(days) >= threshold:
+                out += batches.by_month("flatfile", dataset, days)
+        if self.config["gold_features"]:
+            held = set(self.held_gold("stocks_daily"))
+            gold = [
+                d
+                for b in out
+                if b.dataset == "stocks_daily"
+                for d in b.sessions
+                if ("gold", "stocks_daily", d) not in covered and self.lake.gold("stocks_daily", d) not in held
+            ]
+            if gold:
+                out += batches.by_month("gold", "stocks_daily", gold)
+        return tuple(out)
+
+    def batches(self, kind: str) -> list[Batch]:
+        """Every batch rule of this DAG build: the held batches and this run's."""
+        return [b for b in self.held_batches() + self.new_batches() if b.kind == kind]
+
+    def batch_markers(self, batch: Batch) -> list[str]:
+        """The correction markers of a flat-file batch's sessions (a re-published file of one
+        of them reruns the batch: the same bytes for the others)."""
+        out = []
+        for d in batch.sessions:
+            asset, feed, year, month = FLATFILE_DATASETS[batch.dataset].s3_key(d).split("/")[:4]
+            out += self.correction_markers(asset, feed, year, month, d)
+        return out
+
+    def batch_flatfile_outputs(self, batch: Batch) -> dict:
+        return {
+            "landing": [self.lake.landing(batch.dataset, d) for d in batch.sessions],
+            "bronze": [self.lake.bronze(batch.dataset, d) for d in batch.sessions],
+            "manifest": batch.manifest(self.lake),
+        }
+
+    def batch_gold_outputs(self, batch: Batch) -> dict:
+        return {
+            "gold": [self.lake.gold(batch.dataset, d) for d in batch.sessions],
+            "manifest": batch.manifest(self.lake),
+        }
+
+    def batch_gold_sessions(self, batch: Batch) -> dict[str, dict[str, list[str]]]:
+        """Each gold stocks_daily session's bronze inputs (its look-back and its minute day),
+        as the per-session rule names them."""
+        out = {}
+        for d in batch.sessions:
+            inputs = self.gold_stocks_daily_inputs(d)
+            out[d] = {"bronze": inputs["bronze"], "minute": inputs["minute"]}
+        return out
+
+    def batch_gold_inputs(self, batch: Batch) -> dict[str, list[str]]:
+        sessions = self.batch_gold_sessions(batch)
+        return {
+            "bronze": sorted({p for s in sessions.values() for p in s["bronze"]}),
+            "minute": sorted({p for s in sessions.values() for p in s["minute"]}),
+            "splits": list(self.silver_action_file("split")),
+            "dividends": list(self.silver_action_file("dividend")),
+        }
+
+    def batch_gold_actions(self, batch: Batch) -> str:
+        """The fingerprints of the actions of every session's window, as the per-session rule
+        records them: a late split reruns the months whose sessions it reaches."""
+        return " ".join(f"{d}:{self.gold_stocks_daily_actions(d)}" for d in batch.sessions)
 
     # REST pulls ------------------------------------------------------------------------------
     def rest_targets(self, dataset: str | None = None) -> list[str]:

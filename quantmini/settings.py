@@ -17,7 +17,7 @@ from .paths import Lake, resolve_lake_root
 from .sessions import (is_session, last_completed_session, last_published_session, sessions_between, sessions_ending,
                        why_not_session)
 
-MAX_SESSIONS_PER_RUN = 2600  # ~10 years; larger backfills go in batches (see README)
+MAX_SESSIONS_PER_RUN = 5300  # ~21 years: a long window runs as monthly batch jobs (quantmini/batches.py)
 
 
 class ConfigError(ValueError):
@@ -166,7 +166,7 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
     if len(sessions) > MAX_SESSIONS_PER_RUN:
         raise ConfigError(
             f"config keys 'start'/'end'/'days_back': {len(sessions)} sessions in one run exceeds {MAX_SESSIONS_PER_RUN}; "
-            "backfill in batches (see README, 'Backfills')"
+            "backfill it as several windows (see README, 'Backfills')"
         )
     return RunPlan(tuple(d.isoformat() for d in sessions), datasets, lake, notice)
 

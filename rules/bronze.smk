@@ -9,7 +9,7 @@ rule bronze_flatfile:
     output:
         RUN.lake.bronze_pattern(),
     log:
-        "logs/bronze/{dataset}/{year}/{month}/{day}.log",
+        LOG_PATTERNS["bronze"],
     resources:
         mem_mb=bronze_mem_mb,
     params:

@@ -11,6 +11,7 @@ from snakemake.io import is_flagged
 from quantmini import hooks, jobs, plan, settings, workflow_config
 from quantmini import store as lake_store
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
+from quantmini.paths import LOG_PATTERNS
 
 
 def _config_error(message):
@@ -146,6 +147,36 @@ def gold_options_daily_inputs(wildcards):
 
 def gold_options_daily_dividends(wildcards):
     return PLAN.gold_options_daily_dividends(date_of(wildcards))
+
+
+def batch_gold_inputs(batch):
+    """The input function of a gold backfill batch (rules/backfill.smk): its sessions' bronze
+    days, and the silver actions once this run's rebuild is done."""
+
+    def inputs(wildcards):
+        found = PLAN.batch_gold_inputs(batch)
+        actions = _silver_actions()
+        found.update(
+            splits=ancient_all(actions["split"]),
+            dividends=ancient_all(actions["dividend"]),
+        )
+        return found
+
+    return inputs
+
+
+def batch_gold_sessions(batch):
+    def sessions(wildcards):
+        return PLAN.batch_gold_sessions(batch)
+
+    return sessions
+
+
+def batch_gold_actions(batch):
+    def actions(wildcards):
+        return PLAN.batch_gold_actions(batch)
+
+    return actions
 
 
 def ancient_all(paths):

@@ -33,7 +33,7 @@ rule gold_stocks_daily:
     output:
         local(RUN.lake.gold_pattern("stocks_daily")),
     log:
-        "logs/gold/stocks_daily/{year}/{month}/{day}.log",
+        LOG_PATTERNS["gold_stocks_daily"],
     resources:
         mem_mb=1000,
     params:

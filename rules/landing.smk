@@ -10,7 +10,7 @@ rule landing_flatfile:
     output:
         RUN.lake.landing_pattern(),
     log:
-        "logs/landing/{asset}/{feed}/{year}/{month}/{date}.log",
+        LOG_PATTERNS["landing"],
     retries: 2
     resources:
         s3_connections=1,

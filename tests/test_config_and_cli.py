@@ -122,8 +122,8 @@ def test_window_without_sessions_is_refused_like_a_holiday_unless_pulls_are_due(
     assert with_rest.sessions == () and with_rest.pulls and "the REST pulls due on 2024-06-23 run" in with_rest.notice
 
 
-def test_huge_window_asks_for_batches():
-    with pytest.raises(settings.ConfigError, match="batches"):
+def test_huge_window_asks_for_several_windows():
+    with pytest.raises(settings.ConfigError, match="exceeds 5300; backfill it as several windows"):
         settings.resolve({"start": "2000-01-03", "end": "2024-12-31"})
 
 

@@ -467,3 +467,80 @@ def test_silver_changed_outside_a_completed_run_plans_every_held_session_once(tm
     assert not changed.actions_settled() and len(changed.gold_feature_targets()) == 61
     store = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=1, bounded=False)
     assert len(store.gold_feature_targets()) == 61
+
+
+# ------------------------------------------------------------------------- backfill batches
+def test_a_long_window_of_unheld_sessions_is_batched_by_month(tmp_path):
+    """A window with at least backfill_batch_sessions sessions the lake has not got: one
+    flat-file batch and one gold batch per month, their outputs the per-session files."""
+    p = planner(tmp_path, LakeListing.of([]), date="", start="2024-04-01", end="2024-06-28", backfill_batch_sessions=40)
+    flat, gold = p.batches("flatfile"), p.batches("gold")
+    assert [(b.first, b.last, len(b.sessions)) for b in flat] == [
+        ("2024-04-01", "2024-04-30", 22), ("2024-05-01", "2024-05-31", 22), ("2024-06-03", "2024-06-28", 19)]
+    assert [b.sessions for b in gold] == [b.sessions for b in flat]
+    assert sum(len(b.sessions) for b in flat) == len(p.run.sessions) == 63
+    out = p.batch_flatfile_outputs(flat[2])
+    assert out["bronze"] == [p.lake.bronze("stocks_daily", d) for d in flat[2].sessions]
+    assert out["landing"][0] == p.lake.landing("stocks_daily", "2024-06-03")
+    assert out["manifest"].endswith(".quantmini/batches/flatfile/stocks_daily/2024-06-03_2024-06-28.json")
+    assert set(p.batch_gold_outputs(gold[2])["gold"]) <= set(p.gold_feature_targets())
+    # each session's inputs are those of the per-session rule; the batch reads their union
+    sessions = p.batch_gold_sessions(gold[1])
+    assert sessions["2024-05-31"]["bronze"] == p.gold_stocks_daily_inputs("2024-05-31")["bronze"]
+    may = p.batch_gold_inputs(gold[1])["bronze"]  # May's sessions look back 30 sessions, into April
+    assert min(partition_date_of(b) for b in may) == "2024-04-01" and len(may) == 22 + 22
+    assert flat[0].rule_name == "backfill_flatfile_stocks_daily_20240401_20240430"
+
+
+@pytest.mark.parametrize("window, threshold", [(("2024-06-24", "2024-06-28"), 40), (("2024-04-01", "2024-06-28"), 0),
+                                               (("2024-04-01", "2024-06-28"), 64)])
+def test_short_windows_and_a_zero_threshold_stay_per_session(tmp_path, window, threshold):
+    p = planner(tmp_path, LakeListing.of([]), date="", start=window[0], end=window[1], backfill_batch_sessions=threshold)
+    assert p.batches("flatfile") == [] and p.batches("gold") == []
+
+
+def test_held_sessions_and_object_store_lakes_are_not_batched(tmp_path):
+    """Only sessions whose files the lake has not got count; an object-store lake plans per
+    session (its jobs read only what the DAG names)."""
+    listing, days = _years_lake(tmp_path, 30, end="2024-06-28")
+    p = planner(tmp_path, listing, date="", start="2024-04-01", end="2024-06-28", backfill_batch_sessions=30)
+    batched = [d for b in p.batches("flatfile") for d in b.sessions]
+    assert batched == [d for d in p.run.sessions if d < days[0]] and len(batched) == 63 - 30
+    p = planner(tmp_path, LakeListing.of([]), date="", start="2024-04-01", end="2024-06-28", backfill_batch_sessions=30,
+                bounded=False)
+    assert p.batches("flatfile") == []
+
+
+def test_a_completed_batch_stays_the_producer_of_its_sessions(tmp_path):
+    """Its manifest makes later plans declare the same batch (the same rule for the same
+    files, so Snakemake finds them up to date) and never batch its sessions again; a nightly
+    run of a new day after it is per-session."""
+    from quantmini.batches import read_manifest, write_manifest
+
+    first = planner(tmp_path, LakeListing.of([]), date="", start="2024-05-01", end="2024-06-27", backfill_batch_sessions=20)
+    made = first.batches("flatfile") + first.batches("gold")
+    for b in made:
+        write_manifest(b, b.manifest(first.lake))
+    assert read_manifest(made[0].manifest(first.lake)) == made[0]
+    days = [d for b in first.batches("flatfile") for d in b.sessions]
+    lake = first.lake
+    stored = [lake.bronze("stocks_daily", d) for d in days] + [lake.landing("stocks_daily", d) for d in days]
+    held = LakeListing.of(stored, local=[lake.gold("stocks_daily", d) for d in days])
+    manifests = sorted(str(m) for m in Path(tmp_path).glob(".quantmini/batches/*/*/*.json"))
+    assert len(manifests) == 4  # May and June, flat files and gold
+    listing = LakeListing(glob=held.glob, has=held.has,
+                          local_glob=lambda pattern: manifests if "/batches/" in pattern else held.local_glob(pattern))
+    again = planner(tmp_path, listing, date="", start="2024-05-01", end="2024-06-27", backfill_batch_sessions=20)
+    assert again.batches("flatfile") + again.batches("gold") == made
+    assert again.new_batches() == ()
+    nightly = planner(tmp_path, listing, date="2024-06-28", days_back=1, backfill_batch_sessions=20)
+    assert nightly.new_batches() == () and nightly.held_batches() == tuple(made)
+
+
+def test_a_manifest_that_is_not_one_is_an_error_naming_it(tmp_path):
+    from quantmini.batches import read_manifest
+
+    bad = tmp_path / "m.json"
+    bad.write_text('{"kind": "flatfile", "dataset": "stocks_daily", "sessions": ["2024-06-04", "2024-06-03"]}')
+    with pytest.raises(ValueError, match=r"m\.json: not a backfill batch manifest .*ascending"):
+        read_manifest(str(bad))

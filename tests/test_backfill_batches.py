@@ -1,0 +1,57 @@
+"""Backfill batches end to end (quantmini/batches.py, rules/backfill.smk): a long window built
+by one job per month gives the lake the per-session jobs give, file for file; the batch rules
+stay the producers of their sessions, so a dry run after plans nothing and the next day is
+per-session jobs only."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import run_workflow
+from .test_crash_recovery import lake_digest
+from .test_workflow_stocks_daily import _job_counts
+
+pytestmark = [pytest.mark.workflow, pytest.mark.heavy]
+
+BACKFILL = {"start": "2024-06-03", "end": "2024-06-26"}  # 17 sessions
+NEXT_DAY = {"date": "2024-06-27", "days_back": 1}
+CLOCK = {"QUANTMINI_NOW": "2024-07-01T12:00:00+00:00"}
+
+
+def test_a_batched_backfill_gives_the_per_session_lake_and_stays_its_producer(tmp_path, quiet_sandbox):
+    per_session = tmp_path / "per_session"
+    per_session.mkdir()
+    run_workflow(per_session, quiet_sandbox, config={"start": "2024-06-03", "end": "2024-06-27", "backfill_batch_sessions": 0},
+                 env=CLOCK)
+
+    batched = tmp_path / "batched"
+    batched.mkdir()
+    cfg = {**BACKFILL, "backfill_batch_sessions": 5}
+    first = run_workflow(batched, quiet_sandbox, config=cfg, env=CLOCK)
+    counts = _job_counts(first.stdout + first.stderr)
+    assert counts.get("backfill_flatfile_stocks_daily_20240603_20240626") == 1, counts
+    assert counts.get("backfill_gold_stocks_daily_20240603_20240626") == 1, counts
+    assert "landing_flatfile" not in counts and "bronze_flatfile" not in counts and "gold_stocks_daily" not in counts
+    manifests = sorted(p.name for p in (batched / "quantlake/.quantmini/batches").rglob("*.json"))
+    assert manifests == ["2024-06-03_2024-06-26.json"] * 2
+    # each session has its own sidecars and log, as a per-session job leaves them
+    assert (batched / "quantlake/metadata/bronze/stocks_daily/2024/06/2024-06-12.json").exists()
+    assert (batched / "logs/bronze/stocks_daily/2024/6/12.log").read_text().count("2024-06-12") >= 1
+
+    dry = run_workflow(batched, quiet_sandbox, "-n", config=cfg, env=CLOCK)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+    # the next day: its own per-session jobs, and the batched refresh sessions up to date
+    nxt = run_workflow(batched, quiet_sandbox, "-n", config=NEXT_DAY, env=CLOCK)
+    counts = _job_counts(nxt.stdout + nxt.stderr)
+    assert {k: v for k, v in counts.items() if k.endswith("_flatfile") or k.startswith(("backfill", "gold_"))} == {
+        "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 1, "gold_qlib_stocks_daily": 1}, counts
+    run_workflow(batched, quiet_sandbox, config=NEXT_DAY, env=CLOCK)
+
+    one, other = lake_digest(per_session / "quantlake"), lake_digest(batched / "quantlake")
+    assert any(k.startswith("gold/qlib/features/") for k in one)
+    differ = sorted(k for k in set(one) | set(other) if one.get(k) != other.get(k))
+    # records of each run, not of a file (two runs here, one there): the Qlib update's
+    # sidecar (bulk then append vs bulk), the run's quality checks and the summary of runs
+    runs = ("metadata/gold/stocks_daily_qlib/", "metadata/quality/", "metadata/summary.tsv")
+    assert [k for k in differ if not k.startswith(runs)] == []
