@@ -117,3 +117,46 @@ def test_full_scale_universe_is_about_twelve_thousand_active():
     assert 10500 < n < 12500
     # Names list and delist across the years.
     assert len(m.listings()) > 15000
+
+
+@pytest.mark.sandbox
+def test_decades_are_offered_and_published_on_first_request(tmp_path):
+    """A sandbox of 2005-2024 starts without generating 5,000 files: each is published when a
+    client first lists its prefix or asks for it, with the bytes the market generates, and a
+    disk cache serves the same bytes to the next sandbox."""
+    from quantmini.sandbox import control
+    from quantmini.sessions import sessions_between
+
+    def start(name):
+        state = tmp_path / f"{name}.json"
+        proc = control.launch(["--s3-port", str(control.free_port()), "--rest-port", str(control.free_port()),
+                               "--tickers", "40", "--start", "2005-01-03", "--end", "2024-12-31", "--datasets", "stocks_daily",
+                               "--no-fixtures", "--cache-dir", str(tmp_path / "cache")], state, tmp_path / f"{name}.log")
+        return proc, control.wait_ready(proc, state, tmp_path / f"{name}.log", timeout=120)
+
+    proc, state = start("first")
+    try:
+        sessions = sessions_between(dt.date(2005, 1, 3), dt.date(2024, 12, 31))
+        assert state["objects"] == len(sessions) == 5033
+        client = s3(type("S", (), {"s3_endpoint": state["s3_endpoint"]}))
+        listed = client.list_objects_v2(Bucket="flatfiles", Prefix="us_stocks_sip/day_aggs_v1/2006/03/")["Contents"]
+        march = [d for d in sessions if (d.year, d.month) == (2006, 3)]
+        assert [o["Key"][-17:-7] for o in listed] == [d.isoformat() for d in march]
+        key = "us_stocks_sip/day_aggs_v1/2013/07/2013-07-15.csv.gz"
+        body = client.get_object(Bucket="flatfiles", Key=key)["Body"].read()
+        assert body == Market(n_tickers=40, seed=42).stocks_daily_gz(dt.date(2013, 7, 15))
+        assert client.head_object(Bucket="flatfiles", Key="us_stocks_sip/day_aggs_v1/2019/11/2019-11-20.csv.gz")["ContentLength"] > 0
+        with pytest.raises(ClientError):  # a holiday is never offered
+            client.head_object(Bucket="flatfiles", Key="us_stocks_sip/day_aggs_v1/2013/07/2013-07-04.csv.gz")
+        cached = sorted(p.name for p in (tmp_path / "cache").rglob("*.csv.gz"))
+        assert cached == sorted([f"{d.isoformat()}.csv.gz" for d in march] + ["2013-07-15.csv.gz", "2019-11-20.csv.gz"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    proc, state = start("second")
+    try:
+        client = s3(type("S", (), {"s3_endpoint": state["s3_endpoint"]}))
+        assert client.get_object(Bucket="flatfiles", Key=key)["Body"].read() == body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

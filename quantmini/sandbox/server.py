@@ -56,12 +56,20 @@ class SandboxState:
 
 
 class FlatFiles:
-    """Publishes the market's daily files into the S3 bucket over the S3 protocol."""
+    """Publishes the market's daily files into the S3 bucket over the S3 protocol.
+
+    A range is *offered* at start and each file published the first time a client asks for
+    it or lists a prefix that holds it (:class:`LazyPublication`): 20 years of full-scale
+    daily files take ~5 minutes to generate, so a sandbox that generated them eagerly would
+    take that long to start. What a client sees is the same either way: a listing holds every
+    offered file, a GET finds it. ``cache_dir`` keeps generated files on disk across starts,
+    under a key of the seed, size and generator source, so a changed generator never serves a
+    stale file."""
 
     # dataset name -> Market method producing that day's .csv.gz
     GENERATORS = {name: f"{name}_gz" for name in FLATFILE_DATASETS}
 
-    def __init__(self, market: Market, endpoint: str):
+    def __init__(self, market: Market, endpoint: str, cache_dir: Path | None = None):
         self.market = market
         self.client = boto3.client(
             "s3",
@@ -72,37 +80,133 @@ class FlatFiles:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
         )
         self.client.create_bucket(Bucket=BUCKET)
+        self.offered: dict[str, tuple[str, dt.date]] = {}  # key -> (dataset, day), not yet published
+        self.lock = threading.RLock()
+        self.cache = cache_dir / _generator_key(market) if cache_dir else None
 
     @staticmethod
     def key(dataset: str, day: dt.date) -> str:
         return FLATFILE_DATASETS[dataset].s3_key(day.isoformat())
+
+    def _body(self, dataset: str, day: dt.date) -> bytes:
+        if self.cache is None:
+            return getattr(self.market, self.GENERATORS[dataset])(day)
+        path = self.cache / self.key(dataset, day)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            body = getattr(self.market, self.GENERATORS[dataset])(day)
+            atomic.write_bytes(path, body)
+            return body
 
     def publish(self, dataset: str, day: dt.date) -> str:
         if dataset not in self.GENERATORS:
             raise KeyError(f"unknown dataset {dataset!r} (known: {', '.join(self.GENERATORS)})")
         if not is_session(day):
             raise ValueError(f"{day} is not an XNYS session: the vendor publishes no file for it")
-        body = getattr(self.market, self.GENERATORS[dataset])(day)
         key = self.key(dataset, day)
-        self.client.put_object(Bucket=BUCKET, Key=key, Body=body)
+        with self.lock:
+            self.offered.pop(key, None)
+            self.client.put_object(Bucket=BUCKET, Key=key, Body=self._body(dataset, day))
         return key
 
     def unpublish(self, dataset: str, day: dt.date) -> str:
         key = self.key(dataset, day)
-        self.client.delete_object(Bucket=BUCKET, Key=key)
+        with self.lock:
+            self.offered.pop(key, None)
+            self.client.delete_object(Bucket=BUCKET, Key=key)
         return key
 
-    def publish_range(self, start: dt.date, end: dt.date, datasets, intraday_days: int) -> int:
+    def offer_range(self, start: dt.date, end: dt.date, datasets, intraday_days: int) -> int:
         """stocks_daily for every session of the range; the heavy datasets (minute bars,
-        options) for its last ``intraday_days`` sessions only, to bound startup time and memory."""
+        options) for its last ``intraday_days`` sessions only, to bound memory. Published on
+        first request (see the class)."""
         sessions = sessions_between(start, end)
-        count = 0
-        for i, day in enumerate(sessions):
-            for dataset in datasets:
-                if dataset == "stocks_daily" or i >= len(sessions) - intraday_days:
-                    self.publish(dataset, day)
-                    count += 1
-        return count
+        with self.lock:
+            for i, day in enumerate(sessions):
+                for dataset in datasets:
+                    if dataset == "stocks_daily" or i >= len(sessions) - intraday_days:
+                        self.offered[self.key(dataset, day)] = (dataset, day)
+            return len(self.offered)
+
+    def materialise(self, prefix: str, exact: bool = False) -> int:
+        """Publish the offered files a request reaches: one key, or every key under a prefix."""
+        if exact and prefix not in self.offered:
+            return 0  # published already (or never offered): no lock taken
+        with self.lock:
+            keys = [prefix] if exact else sorted(k for k in self.offered if k.startswith(prefix))
+            due = [self.offered[k] for k in keys if k in self.offered]
+            for dataset, day in due:
+                self.publish(dataset, day)
+            return len(due)
+
+
+def _generator_key(market: Market) -> str:
+    """The cache folder of one market: its parameters and the generator's source."""
+    import hashlib
+
+    from . import csvfmt, market as market_module, options_chain, intraday
+
+    digest = hashlib.sha256()
+    for module in (market_module, csvfmt, options_chain, intraday):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(json.dumps(sorted(market.real_rows.items())).encode())
+    params = f"seed{market.seed}-tickers{market.n_tickers}-under{market.option_underlyings}"
+    return f"{params}-{digest.hexdigest()[:16]}"
+
+
+class LazyPublication:
+    """WSGI middleware in front of the S3 server: a request for an offered object, or a
+    listing of a prefix holding offered objects, publishes them first (FlatFiles)."""
+
+    def __init__(self, app, flatfiles: FlatFiles):
+        self.app = app
+        self.flatfiles = flatfiles
+
+    def __call__(self, environ, start_response):
+        from urllib.parse import parse_qs, unquote
+
+        path = unquote(environ.get("PATH_INFO", ""))
+        # reads only: the publication's own PUT passes straight through (it holds the lock)
+        reads = environ.get("REQUEST_METHOD") in ("GET", "HEAD")
+        if reads and self.flatfiles.offered and (path == f"/{BUCKET}" or path.startswith(f"/{BUCKET}/")):
+            key = path[len(BUCKET) + 2:]
+            if key:
+                self.flatfiles.materialise(key, exact=True)
+            else:
+                prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
+                self.flatfiles.materialise(prefix)
+        return self.app(environ, start_response)
+
+
+class LazyMotoServer:
+    """moto's threaded S3 server with :class:`LazyPublication` in front of it."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.flatfiles: FlatFiles | None = None
+        self._server = None
+
+    def start(self) -> None:
+        from moto.moto_server.threaded_moto_server import MotoRequestHandler
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self.host, self.port, self._dispatch(app), threaded=True,
+                                   request_handler=MotoRequestHandler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _dispatch(self, app):
+        def wsgi(environ, start_response):
+            if self.flatfiles is None:
+                return app(environ, start_response)
+            return LazyPublication(app, self.flatfiles)(environ, start_response)
+
+        return wsgi
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
 
 
 def admin_routes(flatfiles_ref: dict):
@@ -132,8 +236,6 @@ def admin_routes(flatfiles_ref: dict):
 
 
 def serve(args: argparse.Namespace) -> None:
-    from moto.server import ThreadedMotoServer
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sandbox %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     fixtures = fixtures_dir() if not args.no_fixtures else None
@@ -143,16 +245,17 @@ def serve(args: argparse.Namespace) -> None:
         real_rows=real_stock_day_rows(str(fixtures) if fixtures else None),
         option_underlyings=args.option_underlyings,
     )
-    s3 = ThreadedMotoServer(ip_address=args.host, port=args.s3_port, verbose=False)
+    s3 = LazyMotoServer(args.host, args.s3_port)
     s3.start()
     s3_endpoint = f"http://{args.host}:{args.s3_port}"
-    flatfiles = FlatFiles(market, s3_endpoint)
+    flatfiles = FlatFiles(market, s3_endpoint, args.cache_dir)
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     datasets = [d for d in args.datasets.split(",") if d]
     unknown = [d for d in datasets if d not in FLATFILE_DATASETS]
     if unknown:
         raise SystemExit(f"quantmini sandbox: unknown dataset(s) {unknown} (known: {', '.join(FLATFILE_DATASETS)})")
-    objects = flatfiles.publish_range(start, end, datasets, args.intraday_days)
+    objects = flatfiles.offer_range(start, end, datasets, args.intraday_days)
+    s3.flatfiles = flatfiles
     ref = {"ff": flatfiles}
     app = create_app(market, os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY), fixtures, admin=admin_routes(ref),
                      as_of=end, rate_limit=args.rate_limit, rate_period=args.rate_period)
@@ -206,6 +309,8 @@ def parser() -> argparse.ArgumentParser:
                    help="REST calls allowed per --rate-period seconds, 429 above (0: unlimited; free tier is 5 per 60)")
     p.add_argument("--rate-period", type=float, default=60.0)
     p.add_argument("--state-file", type=Path, default=None)
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="keep generated flat files here across starts (keyed by seed, size and generator source)")
     return p
 
 
