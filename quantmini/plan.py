@@ -284,18 +284,24 @@ class Planner:
     def new_batches(self) -> tuple[Batch, ...]:
         """This run's batches: when the window holds at least ``backfill_batch_sessions``
         sessions of a dataset whose landing and bronze files the lake has not got (and the
-        vendor has published), those sessions by month; and the gold stocks_daily sessions of
-        the stocks_daily ones. Object-store lakes keep per-session jobs."""
+        vendor has published), those sessions by month, but for the window's last
+        ``refresh_days``; and the gold stocks_daily sessions of the stocks_daily ones.
+        Object-store lakes keep per-session jobs."""
         threshold = int(self.config["backfill_batch_sessions"])
         if not self.bounded or threshold == 0:
             return ()
         covered = {(b.kind, b.dataset, d) for b in self.held_batches() for d in b.sessions}
+        # The window's last refresh_days sessions stay per-session jobs: the nightly runs
+        # after a backfill re-check them for corrections, and a corrected day then reruns its
+        # own jobs, not a month's.
+        recent = set(self.refresh_dates())
         out: list[Batch] = []
         for dataset in self.run.datasets:
             days = [
                 d
                 for d in self.run.sessions
-                if (dataset, d) not in self.unpublished()
+                if d not in recent
+                and (dataset, d) not in self.unpublished()
                 and ("flatfile", dataset, d) not in covered
                 and not self.listing.has(self.lake.landing(dataset, d))
                 and not self.listing.has(self.lake.bronze(dataset, d))

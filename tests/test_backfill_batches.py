@@ -1,19 +1,23 @@
 """Backfill batches end to end (quantmini/batches.py, rules/backfill.smk): a long window built
 by one job per month gives the lake the per-session jobs give, file for file; the batch rules
-stay the producers of their sessions, so a dry run after plans nothing and the next day is
-per-session jobs only."""
+stay the producers of their sessions, so a dry run after plans nothing, the next day is
+per-session jobs only, and a day the vendor corrects 3 sessions back reruns exactly what
+reads it."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from .conftest import run_workflow
+from .test_corrections import _edit, s3
 from .test_crash_recovery import lake_digest
 from .test_workflow_stocks_daily import _job_counts
 
 pytestmark = [pytest.mark.workflow, pytest.mark.heavy]
 
-BACKFILL = {"start": "2024-06-03", "end": "2024-06-26"}  # 17 sessions
+BACKFILL = {"start": "2024-06-03", "end": "2024-06-26"}  # 17 sessions: 12 batched, the last 5 (refresh_days) not
 NEXT_DAY = {"date": "2024-06-27", "days_back": 1}
 CLOCK = {"QUANTMINI_NOW": "2024-07-01T12:00:00+00:00"}
 
@@ -29,13 +33,13 @@ def test_a_batched_backfill_gives_the_per_session_lake_and_stays_its_producer(tm
     cfg = {**BACKFILL, "backfill_batch_sessions": 5}
     first = run_workflow(batched, quiet_sandbox, config=cfg, env=CLOCK)
     counts = _job_counts(first.stdout + first.stderr)
-    assert counts.get("backfill_flatfile_stocks_daily_20240603_20240626") == 1, counts
-    assert counts.get("backfill_gold_stocks_daily_20240603_20240626") == 1, counts
-    assert "landing_flatfile" not in counts and "bronze_flatfile" not in counts and "gold_stocks_daily" not in counts
+    assert counts.get("backfill_flatfile_stocks_daily_20240603_20240618") == 1, counts
+    assert counts.get("backfill_gold_stocks_daily_20240603_20240618") == 1, counts
+    assert counts["landing_flatfile"] == counts["bronze_flatfile"] == counts["gold_stocks_daily"] == 5, counts
     manifests = sorted(p.name for p in (batched / "quantlake/.quantmini/batches").rglob("*.json"))
-    assert manifests == ["2024-06-03_2024-06-26.json"] * 2
+    assert manifests == ["2024-06-03_2024-06-18.json"] * 2
     # each session has its own sidecars and log, as a per-session job leaves them
-    assert (batched / "quantlake/metadata/bronze/stocks_daily/2024/06/2024-06-12.json").exists()
+    assert json.loads((batched / "quantlake/metadata/bronze/stocks_daily/2024/06/2024-06-12.json").read_text())["status"] == "success"
     assert (batched / "logs/bronze/stocks_daily/2024/6/12.log").read_text().count("2024-06-12") >= 1
 
     dry = run_workflow(batched, quiet_sandbox, "-n", config=cfg, env=CLOCK)
@@ -55,3 +59,18 @@ def test_a_batched_backfill_gives_the_per_session_lake_and_stays_its_producer(tm
     # sidecar (bulk then append vs bulk), the run's quality checks and the summary of runs
     runs = ("metadata/gold/stocks_daily_qlib/", "metadata/quality/", "metadata/summary.tsv")
     assert [k for k in differ if not k.startswith(runs)] == []
+
+    # the vendor corrects 2024-06-24, 3 sessions back: its landing and bronze, the gold
+    # sessions whose look-back holds it (06-24 .. 06-27) and the Qlib store; no batch
+    client = s3(quiet_sandbox)
+    key = "us_stocks_sip/day_aggs_v1/2024/06/2024-06-24.csv.gz"
+    good = client.get_object(Bucket="flatfiles", Key=key)["Body"].read()
+    try:
+        client.put_object(Bucket="flatfiles", Key=key, Body=_edit(good, 5, close="123.45"))
+        fix = run_workflow(batched, quiet_sandbox, "-n", config=NEXT_DAY, env=CLOCK)
+        counts = _job_counts(fix.stdout + fix.stderr)
+        assert {k: v for k, v in counts.items() if k not in ("all", "metadata_summary", "report_assets")} == {
+            "landing_correction": 1, "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 4,
+            "gold_qlib_stocks_daily": 1}, counts
+    finally:
+        client.put_object(Bucket="flatfiles", Key=key, Body=good)

@@ -472,17 +472,20 @@ def test_silver_changed_outside_a_completed_run_plans_every_held_session_once(tm
 # ------------------------------------------------------------------------- backfill batches
 def test_a_long_window_of_unheld_sessions_is_batched_by_month(tmp_path):
     """A window with at least backfill_batch_sessions sessions the lake has not got: one
-    flat-file batch and one gold batch per month, their outputs the per-session files."""
-    p = planner(tmp_path, LakeListing.of([]), date="", start="2024-04-01", end="2024-06-28", backfill_batch_sessions=40)
+    flat-file batch and one gold batch per month, their outputs the per-session files; the
+    window's last refresh_days sessions stay per-session (later corrections rerun a day)."""
+    p = planner(tmp_path, LakeListing.of([]), date="", start="2024-04-01", end="2024-06-28", backfill_batch_sessions=40,
+                refresh_days=5)
     flat, gold = p.batches("flatfile"), p.batches("gold")
     assert [(b.first, b.last, len(b.sessions)) for b in flat] == [
-        ("2024-04-01", "2024-04-30", 22), ("2024-05-01", "2024-05-31", 22), ("2024-06-03", "2024-06-28", 19)]
+        ("2024-04-01", "2024-04-30", 22), ("2024-05-01", "2024-05-31", 22), ("2024-06-03", "2024-06-21", 14)]
     assert [b.sessions for b in gold] == [b.sessions for b in flat]
-    assert sum(len(b.sessions) for b in flat) == len(p.run.sessions) == 63
+    assert sum(len(b.sessions) for b in flat) == len(p.run.sessions) - 5 == 58
+    assert not set(p.refresh_dates()) & {d for b in flat + gold for d in b.sessions}
     out = p.batch_flatfile_outputs(flat[2])
     assert out["bronze"] == [p.lake.bronze("stocks_daily", d) for d in flat[2].sessions]
     assert out["landing"][0] == p.lake.landing("stocks_daily", "2024-06-03")
-    assert out["manifest"].endswith(".quantmini/batches/flatfile/stocks_daily/2024-06-03_2024-06-28.json")
+    assert out["manifest"].endswith(".quantmini/batches/flatfile/stocks_daily/2024-06-03_2024-06-21.json")
     assert set(p.batch_gold_outputs(gold[2])["gold"]) <= set(p.gold_feature_targets())
     # each session's inputs are those of the per-session rule; the batch reads their union
     sessions = p.batch_gold_sessions(gold[1])
