@@ -9,8 +9,8 @@ from the sessions' sidecars (download, conversion, gold features, Qlib), and the
 Snakemake's start, planning and scheduling, job start-up, the summary, report and quality
 checks. The baseline measured in the same run is the same files converted in one Python
 process (plain pyarrow read + write per file), i.e. the work with no workflow around it.
-Peak RSS is the largest of the run's processes (Snakemake with its in-process jobs, or the
-Qlib job).
+Peak RSS is sampled (every 0.2 s) for the workflow's processes: Snakemake with its
+in-process jobs, and the Qlib job; the sandbox is not counted.
 
     .venv/bin/python bench/backfill.py --sessions 252              # one year
     .venv/bin/python bench/backfill.py --sessions 5033 --end 2024-12-31   # 2005-2024
@@ -24,7 +24,6 @@ import datetime as dt
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -44,6 +43,7 @@ def main() -> int:
     ap.add_argument("--end", default="2024-06-28")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--batch", type=int, default=None, help="config backfill_batch_sessions (default: the schema's)")
+    ap.add_argument("--keep", action="store_true", help="keep the lake (its folder is printed)")
     ap.add_argument("--cache-dir", default=os.path.expanduser("~/.cache/quantmini/sandbox"),
                     help="the sandbox's generated files, kept across runs ('' for none)")
     args = ap.parse_args()
@@ -60,12 +60,57 @@ def main() -> int:
                 config["backfill_batch_sessions"] = str(args.batch)
             cmd = snakemake_cmd(work, sb.config(**config), "--cores", str(args.cores))
             t0 = time.perf_counter()
-            proc = subprocess.run(cmd, env=sb.env(), capture_output=True, text=True)
+            with PeakRss() as peak:
+                proc = subprocess.run(cmd, env=sb.env(), capture_output=True, text=True)
             wall = time.perf_counter() - t0
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        return _report(work, args, days, proc, wall, peak_mb)
+        return _report(work, args, days, proc, wall, peak)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+class PeakRss:
+    """Samples the RSS of this process's descendants but the sandbox (the workflow: Snakemake
+    with its in-process jobs, and the script jobs) every 0.2 s: the peak of each kind of
+    process and of their sum."""
+
+    def __init__(self):
+        import threading
+
+        self.by_kind: dict[str, int] = {}
+        self.total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            total = 0
+            for p in me.children(recursive=True):
+                try:
+                    cmd = " ".join(p.cmdline())
+                    rss = p.memory_info().rss
+                except psutil.Error:
+                    continue
+                if "quantmini.sandbox.server" in cmd:
+                    continue
+                kind = "Qlib job" if "gold_qlib" in cmd else "Snakemake and its in-process jobs" if "snakemake" in cmd \
+                    else "other job processes"
+                self.by_kind[kind] = max(self.by_kind.get(kind, 0), rss)
+                total += rss
+            self.total = max(self.total, total)
 
 
 def _warm(sb, days) -> float:
@@ -95,7 +140,7 @@ def _job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def _report(work: Path, args, days, proc, wall: float, peak_mb: float) -> int:
+def _report(work: Path, args, days, proc, wall: float, peak: PeakRss) -> int:
     """Split the wall time into the jobs' own work (their sidecars) and the rest."""
     if proc.returncode:
         print(proc.stderr[-3000:])
@@ -135,7 +180,8 @@ def _report(work: Path, args, days, proc, wall: float, peak_mb: float) -> int:
         print(f"| {label} | {seconds:.1f} | {seconds / wall:.0%} |")
     print(f"| baseline: plain pyarrow read_csv + write_table of the same files, one process | {plain:.1f} | |")
     print(f"\njobs: {sum(jobs.values())} ({', '.join(f'{k} {v}' for k, v in sorted(jobs.items()))})")
-    print(f"peak RSS (largest process): {peak_mb:,.0f} MB; lake on disk: {disk:.2f} GB")
+    print(f"peak RSS: {peak.total / 2**20:,.0f} MB for the workflow's processes together ("
+          + ", ".join(f"{k} {v / 2**20:,.0f} MB" for k, v in sorted(peak.by_kind.items())) + f"); lake on disk: {disk:.2f} GB")
     return 0
 
 

@@ -6,7 +6,8 @@ private sandbox, then its files of one session (landing, bronze, gold, their sid
 copied to every other held session, older layers first so that every file is up to date.
 Planning reads listings and names, not contents, so this is the plan a lake of N real
 sessions gets, at a fraction of the build (a real 750-session lake took 1,025 s to build).
-``--built`` builds every session with the workflow instead (slow: ~0.45 s a job). On a
+A backfill leaves a manifest per month (quantmini/batches.py), so the copies get them too.
+``--built`` builds every session with the workflow instead (a batched backfill). On a
 synthetic lake the held-day dry run replans the Qlib store and the summaries (Snakemake's
 record of their input sets does not know the copied sessions); on a built lake it plans nothing.
 
@@ -113,7 +114,13 @@ def _counts(text: str) -> list[int]:
 def replicate(lake: Lake, model: str, dates: list[str]) -> None:
     """Copy ``model``'s stocks_daily files and sidecars of every layer to each of ``dates``,
     each layer's copies older than the next layer's, all older than the model's (so the Qlib
-    store and the summaries built from the model stay up to date)."""
+    store and the summaries built from the model stay up to date); and the manifests a
+    backfill of ``dates`` leaves (quantmini/batches.py: one batch per month)."""
+    from quantmini.batches import by_month, write_manifest
+
+    for kind in ("flatfile", "gold"):
+        for batch in by_month(kind, "stocks_daily", dates):
+            write_manifest(batch, batch.manifest(lake))
     stamp = time.time() - 3600
     for offset, layer in enumerate(LAYERS):
         data = {"landing": lake.landing, "bronze": lake.bronze, "gold": lake.gold}[layer]

@@ -12,6 +12,8 @@ Rows are flagged, never dropped: a bad print stays in bronze and gold; the repor
 
 from __future__ import annotations
 
+import bisect
+
 import datetime as dt
 import json
 import statistics
@@ -136,6 +138,16 @@ def coverage(dataset: str, date: str, with_bar: set[str], reference: set[str], m
     return Check("coverage", dataset, ALERT if pct < minimum else OK, detail, round(pct, 2), minimum, date)
 
 
+def bad_print_suspects(day, pct: float) -> set[str]:
+    """Tickers whose high or low lies more than ``pct`` outside the bar's body: the only bars
+    :func:`bad_prints` can flag (its limit is never below ``pct``)."""
+    import numpy as np
+
+    up = (day["high"] / np.maximum(day["open"], day["close"]) - 1.0) * 100.0
+    down = (1.0 - day["low"] / np.minimum(day["open"], day["close"])) * 100.0
+    return set(day.loc[(up > pct) | (down > pct), "ticker"])
+
+
 def bad_prints(day, neighbours, pct: float, multiple: float):
     """Rows of ``day`` (pandas: ticker, open, high, low, close) whose high or low lies far
     outside the bar's body and the ticker's usual range.
@@ -255,9 +267,18 @@ def _bar_checks(lake: Lake, dates: list[str], held: list[str], t: Thresholds) ->
         day = bars(d)
         ref_date, ref_path = ([x for x in pulls if x[0] <= d] or [(None, None)])[-1]
         ref = set(active_common_stocks(ref_path)) if ref_path else set()
-        out.append(coverage("stocks_daily", d, set(day["ticker"]), ref, t.coverage_min_pct, ref_date))
-        before = [h for h in held if h < d][-t.bad_print_neighbours:]
-        neighbours = pd.concat([bars(h) for h in before]) if before else day.iloc[0:0]
+        with_bar = set(day["ticker"].tolist()) if ref else set()  # skipped without a reference
+        out.append(coverage("stocks_daily", d, with_bar, ref, t.coverage_min_pct, ref_date))
+        before = held[max(0, bisect.bisect_left(held, d) - t.bad_print_neighbours):bisect.bisect_left(held, d)]
+        # Only a bar beyond the floor (bad_print_pct) can be flagged, so the neighbours are
+        # read for those tickers alone, and not at all on a day without one (most days: a
+        # long backfill's checks would otherwise concatenate ten sessions per session).
+        suspects = bad_print_suspects(day, t.bad_print_pct)
+        if suspects:
+            neighbours = pd.concat([bars(h) for h in before]) if before else day.iloc[0:0]
+            neighbours = neighbours[neighbours["ticker"].isin(suspects)]
+        else:
+            neighbours = day.iloc[0:0]
         flagged = bad_prints(day, neighbours, t.bad_print_pct, t.bad_print_range_multiple)
         rows = flagged.head(50).to_dict("records")
         if len(flagged):
