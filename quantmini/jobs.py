@@ -277,9 +277,10 @@ def _nulls(table, columns) -> dict[str, int]:
 
 @job
 def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
-                      dividends: list[str], output: str, log_file: str, read_bars: Callable | None = None) -> None:
+                      dividends: list[str], output: str, log_file: str, window_bars=None) -> None:
     """One session of gold stocks_daily from the bronze days of its look-back window.
-    ``read_bars`` reads one bronze day's bar columns (a backfill batch shares one cache)."""
+    ``window_bars``: those days' bars already read and sorted (a backfill batch sorts its
+    month once and filters each session's window from it)."""
     import pyarrow as pa
 
     from .gold import actions as adj
@@ -293,10 +294,10 @@ def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], 
         dates = sorted(partition_date(p) for p in bronze)
         if not dates or dates[-1] != date:
             raise ValueError(f"gold stocks_daily {date}: the bronze inputs do not include {date}")
-        read = read_bars or _read_bars
-        bars = pa.concat_tables([read(p) for p in bronze])
+        bars = window_bars if window_bars is not None else pa.concat_tables([_read_bars(p) for p in bronze])
         acts = adj.load_actions(splits[0] if splits else None, dividends[0] if dividends else None, basis)
-        adjusted = stocks_daily.adjust(bars, stocks_daily.window_actions(acts, dt.date.fromisoformat(dates[0]), day))
+        adjusted = stocks_daily.adjust(bars, stocks_daily.window_actions(acts, dt.date.fromisoformat(dates[0]), day),
+                                       presorted=window_bars is not None)
         vwap = None
         if minute:
             v = session_vwap(minute[0], day)
@@ -341,29 +342,29 @@ def backfill_flatfiles(config: dict, lake_root: str, dataset: str, dates: list[s
 def backfill_gold_stocks_daily(lake_root: str, basis: str, sessions: dict[str, dict[str, list[str]]],
                                splits: list[str], dividends: list[str], outputs: list[str], manifest: str,
                                log_file: str) -> None:
-    """A month of gold stocks_daily sessions, each by the per-session body; a bronze day is
-    read once for every window that holds it (a session alone re-reads its whole look-back)."""
+    """A month of gold stocks_daily sessions, each by the per-session body. The month's bronze
+    days (and the look-back before them) are read and sorted once; each session's window is
+    filtered from them, in the order its own sort gives (one bar per ticker and date)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     from .batches import Batch, write_manifest
-    from .paths import session_log
+    from .gold.stocks_daily import SORT_KEYS
+    from .paths import partition_date, session_log
 
     dates = sorted(sessions)
     batch = Batch("gold", "stocks_daily", tuple(dates))
     log.info("batch %s: %d sessions", batch.rule_name, len(dates))
-    cache: dict = {}
-
-    def read_bars(path: str):
-        if path not in cache:
-            cache[path] = _read_bars(path)
-        return cache[path]
-
+    days = sorted({p for s in sessions.values() for p in s["bronze"]})
+    month = pa.concat_tables([_read_bars(p) for p in days]).sort_by(SORT_KEYS)
     splits, dividends = list(splits), list(dividends)
     for date, output in zip(dates, list(outputs), strict=True):
         window = sessions[date]["bronze"]
-        for held in [p for p in cache if p not in window]:  # windows only move forward
-            del cache[held]
+        held = pa.array(sorted(dt.date.fromisoformat(partition_date(p)) for p in window), pa.date32())
+        bars = month.filter(pc.is_in(month.column("date"), value_set=held))
         gold_stocks_daily(lake_root=lake_root, date=date, basis=basis, bronze=window, minute=sessions[date]["minute"],
                           splits=splits, dividends=dividends, output=output,
-                          log_file=session_log("gold_stocks_daily", "stocks_daily", date), read_bars=read_bars)
+                          log_file=session_log("gold_stocks_daily", "stocks_daily", date), window_bars=bars)
     write_manifest(batch, manifest)
 
 

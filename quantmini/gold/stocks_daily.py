@@ -97,10 +97,15 @@ def window_actions(all_actions: dict[str, list[adj.Action]], first: dt.date, day
     return out
 
 
-def adjust(bars: pa.Table, actions: dict[str, list[adj.Action]]) -> Adjusted:
+SORT_KEYS = [("ticker", "ascending"), ("date", "ascending")]
+
+
+def adjust(bars: pa.Table, actions: dict[str, list[adj.Action]], presorted: bool = False) -> Adjusted:
     """Sort the window's bars and compute each bar's price factor (splits and dividends) and
-    split-adjusted volume, per ticker, as of the window's last session."""
-    bars = bars.sort_by([("ticker", "ascending"), ("date", "ascending")])
+    split-adjusted volume, per ticker, as of the window's last session. ``presorted``: the
+    bars are in SORT_KEYS order already (one (ticker, date) per bar, so the order is unique)."""
+    if not presorted:
+        bars = bars.sort_by(SORT_KEYS)
     enc = bars.column("ticker").combine_chunks().dictionary_encode()
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     names = enc.dictionary.to_pylist()
