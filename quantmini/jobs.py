@@ -247,12 +247,15 @@ def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, outpu
 
 @job
 def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
-                           dividends: list[str], output: str, log_file: str) -> None:
+                           dividends: list[str], output: str, log_file: str, history: bool = False) -> None:
     """Bring the Qlib store up to date (appending new days, rewriting the symbols whose
-    adjustment changed, or building in bulk; see quantmini.gold.qlib_store)."""
+    adjustment changed, or building in bulk; see quantmini.gold.qlib_store). ``history``:
+    the inputs name this run's days, the held ones are found in the lake (plan.history_on_disk)."""
     from .gold.qlib_store import QlibStore, receipt_json, session_of
 
     lake = Lake(lake_root)
+    if history:
+        bronze, minute = held_history(lake, "stocks_daily", bronze), held_history(lake, "stocks_minute", minute)
     last = max((session_of(p) for p in bronze), default=dt.date.today()).isoformat()
     with recorded(lake, "gold", "stocks_daily_qlib", last) as result:
         store = QlibStore(lake.qlib_root(), basis=basis)
@@ -269,6 +272,14 @@ def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute
                       files_written=res.files_written, symbols_rewritten=len(res.symbols_rewritten),
                       symbols_removed=len(res.symbols_removed), applied_actions=res.applied_actions,
                       vwap_days=res.vwap_days, skipped_actions=res.skipped_actions)
+
+
+def held_history(lake: Lake, dataset: str, named: list[str]) -> list[str]:
+    """Every bronze day of ``dataset`` the lake holds, with the ones a job's inputs name."""
+    import glob
+    import os
+
+    return sorted({os.path.normpath(p) for p in [*named, *glob.glob(lake.bronze_glob(dataset))]})
 
 
 def _nulls(table, columns) -> dict[str, int]:
@@ -489,15 +500,17 @@ def _as_of(partitions: list[str]) -> str:
 
 @job
 def silver_corporate_actions(lake_root: str, sources: dict[str, list[str]], outputs: dict[str, str], log_file: str,
-                             bars: list[str] | None = None) -> None:
+                             bars: list[str] | None = None, history: bool = False) -> None:
     """Every event type's silver file from all its bronze pulls (see quantmini.silver), its
-    rows flagged against the bronze stocks daily ``bars`` (see quantmini.silver.cleansing)."""
+    rows flagged against the bronze stocks daily ``bars`` (see quantmini.silver.cleansing;
+    ``history``: every held day, the inputs naming this run's)."""
     from . import silver
     from .silver import cleansing, corporate_actions
 
     lake = Lake(lake_root)
     as_of = _as_of([p for parts in sources.values() for p in parts])
-    prices = cleansing.bars_from(list(bars or []))
+    bars = held_history(lake, "stocks_daily", list(bars or [])) if history else list(bars or [])
+    prices = cleansing.bars_from(bars)
     for event_type, output in outputs.items():
         partitions = sources.get(corporate_actions.SOURCES[event_type], [])
         with recorded(lake, "silver", "corporate_actions", as_of, part=event_type) as result:

@@ -334,6 +334,10 @@ class Planner:
             out += self.correction_markers(asset, feed, year, month, d)
         return out
 
+    def batch_correction_stamps(self, batch: Batch) -> list[str]:
+        """The stamps of those markers: a parameter, so a new one reruns the batch."""
+        return [os.path.basename(m) for m in self.batch_markers(batch)]
+
     def batch_flatfile_outputs(self, batch: Batch) -> dict:
         return {
             "landing": [self.lake.landing(batch.dataset, d) for d in batch.sessions],
@@ -446,12 +450,29 @@ class Planner:
 
     def corporate_action_pulls(self) -> dict[str, list[str]]:
         """Every pull of the four sources, and the bronze stocks daily bars the cleansing flags
-        check actions against (held and this run's: the set a run records is the set the next
-        run finds). The workflow marks the bars ancient: a corrected day does not rebuild
-        silver (nor every gold session below the checkpoint); a new pull or day does."""
+        check actions against: this run's days (the job reads the held ones itself, see
+        :meth:`history_on_disk`). The workflow marks the bars ancient: a corrected day does
+        not rebuild silver (nor every gold session below the checkpoint); a new day does."""
         inputs = {ds: self.bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()}
-        inputs["bars"] = self.bronze_partitions("stocks_daily")
+        inputs["bars"] = self.history_inputs("stocks_daily")
         return inputs
+
+    def history_on_disk(self) -> bool:
+        """Whether the jobs that read a dataset's whole history (the Qlib store, silver's bar
+        checks) find the held days on disk themselves, their inputs naming only this run's
+        days. A DAG that named every held day would cost planning time with every session
+        held (each a checked job); the days a run builds still rerun those jobs (Snakemake's
+        mtime trigger; the set-of-inputs trigger is off, profiles/default). An object-store
+        lake names every day: its jobs read only what the DAG names."""
+        return self.bounded
+
+    def history_inputs(self, dataset: str) -> list[str]:
+        """The bronze days of ``dataset`` a history-wide job names: this run's (window and
+        refresh days) when :meth:`history_on_disk`, else every held day and this run's."""
+        if not self.history_on_disk():
+            return self.bronze_partitions(dataset)
+        days = self.run_days(dataset)
+        return [p for p in self.bronze_partitions(dataset) if partition_date(p) in days] if days else []
 
     # gold ------------------------------------------------------------------------------------
     def rebuilds_actions(self) -> bool:
@@ -474,15 +495,13 @@ class Planner:
 
     def qlib_inputs(self) -> dict[str, list[str]]:
         """The Qlib store is a function of every stocks_daily day held (and of the minute days
-        for $vwap, and of the silver splits and dividends), so its rule reruns when one is
-        added or replaced and never for a window the store already holds. (Each held day is
-        then a job of the DAG, checked and not run: the part of planning that still grows with
-        history, ~1 ms a session; naming only the run's days would change the input set with
-        every window, which Snakemake's `input` rerun trigger, needed for correction markers,
-        treats as a change.)"""
+        for $vwap, and of the silver splits and dividends). Its rule names this run's days
+        (:meth:`history_inputs`; the job reads the held ones itself), so it reruns when the
+        run builds or rebuilds one and never for a window the store already holds, and the
+        held history is not part of the DAG."""
         return {
-            "bronze": self.bronze_partitions("stocks_daily"),
-            "minute": self.bronze_partitions("stocks_minute"),
+            "bronze": self.history_inputs("stocks_daily"),
+            "minute": self.history_inputs("stocks_minute"),
             "splits": list(self.silver_action_file("split")),
             "dividends": list(self.silver_action_file("dividend")),
         }
@@ -663,9 +682,11 @@ class Planner:
         return self.window_targets() + self.rest_targets() + self.silver_targets() + self.gold_targets()
 
     def summary_inputs(self) -> tuple[list[str], set[str]]:
-        """Everything the lake holds of what this run builds, not only this run's window, so
-        the summary is redone when anything is added and never by a rerun over held days;
-        and which of them are local (gold) files."""
+        """What this run builds (on disk) or everything the lake holds of it (object store),
+        so the summary, which reads every sidecar, is redone when anything is added and never
+        by a rerun over held days; and which of them are local (gold) files."""
+        if self.history_on_disk():
+            return sorted(self.run_targets()), set(self.gold_targets())
         held = [p for ds in FLATFILE_DATASETS for p in self.bronze_partitions(ds)]
         local = {p for ds in GOLD_FEATURE_DATASETS for p in self.held_gold(ds)} | set(self.gold_targets())
         from .rest.datasets import REST_DATASETS

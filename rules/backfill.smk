@@ -26,6 +26,7 @@ for batch in PLAN.batches("flatfile"):
             dataset=batch.dataset,
             dates=list(batch.sessions),
             lake=lake_root,
+            corrections=PLAN.batch_correction_stamps(batch),
         run:
             jobs.backfill_flatfiles(
                 config,

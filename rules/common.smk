@@ -84,6 +84,17 @@ def correction_markers(wildcards):
     return PLAN.correction_markers(w.asset, w.feed, w.year, w.month, w.date)
 
 
+def correction_stamps(wildcards):
+    """The stamps of a landing file's corrections, as a parameter: a new one reruns the
+    download by Snakemake's params trigger (the markers, inputs, are written by their rule).
+    """
+    return [os.path.basename(m) for m in correction_markers(wildcards)]
+
+
+def history_on_disk(wildcards):
+    return PLAN.history_on_disk()
+
+
 def bronze_mem_mb(wildcards):
     return FLATFILE_DATASETS[wildcards.dataset].bronze_mem_mb
 

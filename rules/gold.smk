@@ -18,6 +18,7 @@ rule gold_qlib_stocks_daily:
         lake=lake_root,
         basis=config["qlib_adjustment"],
         actions=qlib_actions,
+        history=history_on_disk,
     script:
         "../scripts/gold_qlib_stocks_daily.py"
 

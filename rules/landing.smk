@@ -18,6 +18,7 @@ rule landing_flatfile:
     params:
         dataset=dataset_for_landing,
         lake=lake_root,
+        corrections=correction_stamps,
     run:
         jobs.landing_flatfile(
             config=config,

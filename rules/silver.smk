@@ -16,6 +16,7 @@ checkpoint silver_corporate_actions:
         mem_mb=2000,
     params:
         lake=lake_root,
+        history=history_on_disk,
     script:
         "../scripts/silver_corporate_actions.py"
 

@@ -11,4 +11,5 @@ gold_qlib_stocks_daily(
     dividends=list(snakemake.input.dividends),
     output=snakemake.output[0],
     log_file=snakemake.log[0],
+    history=snakemake.params.history,
 )

@@ -8,4 +8,5 @@ silver_corporate_actions(
     outputs=dict(snakemake.output.items()),
     log_file=snakemake.log[0],
     bars=list(snakemake.input.bars),
+    history=snakemake.params.history,
 )

@@ -303,8 +303,14 @@ def test_final_outputs_end_with_the_summaries_and_an_empty_run_has_none(tmp_path
     assert empty.run.empty and empty.final_outputs() == []
 
 
-def test_summary_inputs_are_the_held_lake_and_the_run(tmp_path):
+def test_summary_inputs_are_the_run_on_disk_and_the_held_lake_in_an_object_store(tmp_path):
+    """On disk the summary (which reads every sidecar) names what the run builds: the held
+    history is not in the DAG. In an object store it names the held lake too."""
     p = planner(tmp_path, held_lake(tmp_path, datasets=("stocks_daily", "stocks_minute")), date="2024-06-28")
+    assert p.summary_inputs() == (sorted(p.run_targets()), set(p.gold_targets()))
+    assert not any("stocks_minute" in x for x in p.summary_inputs()[0])
+    p = planner(tmp_path, held_lake(tmp_path, datasets=("stocks_daily", "stocks_minute")), date="2024-06-28",
+                bounded=False)
     paths, local = p.summary_inputs()
     assert set(p.run_targets()) <= set(paths)
     assert {p.lake.bronze("stocks_minute", d) for d in JUNE} <= set(paths)  # held, not in the run's datasets
@@ -363,19 +369,21 @@ def test_a_rest_only_run_that_pulls_actions_keeps_gold_consistent(tmp_path):
 
 
 def test_summary_inputs_do_not_depend_on_what_the_run_pulls(tmp_path):
-    """The summary is redone when the lake gains a file, not because two runs pull different
-    REST datasets (the demo's REST-only run, then a plain run, re-planned it)."""
+    """In an object store, the summary is redone when the lake gains a file, not because two
+    runs pull different REST datasets (the demo's REST-only run, then a plain run,
+    re-planned it). (On disk it names the run's targets, and the set-of-inputs rerun trigger
+    is off: profiles/default.)"""
     from quantmini.paths import Lake
 
     lake = Lake(str(tmp_path))
     held = [lake.bronze("stocks_daily", d) for d in JUNE] + [
         lake.bronze_rest("fundamentals", "2024-06-23", "quarterly"), lake.bronze_rest("news", "2024-06-27", "x")]
     listing = LakeListing.of(held, local=[lake.gold("stocks_daily", d) for d in JUNE])
-    news = planner(tmp_path, listing, rest_datasets=["news"], date="2024-06-28", days_back=5)
+    news = planner(tmp_path, listing, rest_datasets=["news"], date="2024-06-28", days_back=5, bounded=False)
     news_held = [*held, *news.rest_targets()]
     # the next run: the news pull made, nothing pulled
     none = planner(tmp_path, LakeListing.of(news_held, local=[lake.gold("stocks_daily", d) for d in JUNE]),
-                   rest_datasets=[], date="2024-06-28", days_back=5)
+                   rest_datasets=[], date="2024-06-28", days_back=5, bounded=False)
     assert news.summary_inputs()[0] == none.summary_inputs()[0]
 
 
@@ -411,8 +419,10 @@ def test_a_new_day_on_a_long_history_plans_the_same_as_on_a_short_one(tmp_path, 
     gold = [partition_date_of(t) for t in p.gold_feature_targets()]
     assert gold == refresh  # the held refresh sessions reach up to the new day, no further back
     assert sorted(partition_date_of(b) for b in p.window_targets()) == refresh
-    # the Qlib store still reads every held day
-    assert min(partition_date_of(b) for b in p.qlib_inputs()["bronze"]) == days[0]
+    # the Qlib store and silver's bar checks name the run's days; they read the held ones
+    assert sorted(partition_date_of(b) for b in p.qlib_inputs()["bronze"]) == refresh
+    assert p.corporate_action_pulls()["bars"] == p.qlib_inputs()["bronze"]
+    assert p.summary_inputs()[0] == sorted(p.run_targets())
 
 
 def partition_date_of(path: str) -> str:
