@@ -143,7 +143,12 @@ def _job_counts(output: str) -> dict[str, int]:
 def _report(work: Path, args, days, proc, wall: float, peak: PeakRss) -> int:
     """Split the wall time into the jobs' own work (their sidecars) and the rest."""
     if proc.returncode:
-        print(proc.stderr[-3000:])
+        out = proc.stdout + proc.stderr
+        print(out[-3000:])
+        for log_file in sorted(set(re.findall(r"^\s+log: (\S+)", out[out.find("Error in rule"):], flags=re.M))):
+            path = work / log_file.rstrip(",")
+            if path.exists():
+                print(f"--- {log_file}:\n{path.read_text()[-3000:]}")
         return 1
     work_s = {}
     for folder, name in (("landing", "download"), ("bronze", "conversion"), ("gold/stocks_daily_qlib", "qlib"),

@@ -334,3 +334,29 @@ def test_actions_before_a_symbols_first_bar_rewrite_nothing_and_are_not_reported
     s, d = lk.silver()
     res = store.update(paths, [], s, d)
     assert res.symbols_rewritten == ["AAA"] and res.applied_actions == 1
+
+
+def test_a_large_full_build_in_groups_of_symbols_writes_the_same_store(tmp_path, monkeypatch):
+    """Past BULK_CHUNK_ROWS bars a full build reads and computes groups of symbols one at a
+    time (bounded memory over decades): the store, its result and its records are those of
+    a build in one piece, splits, dividends, a gap and a late listing included."""
+    from quantmini.gold import qlib_store
+
+    lk = Lakeish(tmp_path / "lake", tickers=("AAA", "BBB", "CCC", "BRK.B", "PRN", "NA", "ZZZ"))
+    lk.split_on[("BBB", "2024-06-12")] = 4.0
+    lk.splits.append(("BBB", "2024-06-12", 4.0))
+    lk.dividends.append(("AAA", DAYS[5], 0.5))
+    s, d = lk.silver()
+    paths = [lk.day(day, skip=("CCC",) if day == DAYS[3] else (), extra=("NEW",) if day >= DAYS[8] else ())
+             for day in DAYS[:14]]
+    whole = QlibStore(tmp_path / "whole").update(paths, [], s, d)
+    assert qlib_store.symbol_groups({qlib_store.session_of(p).isoformat(): p for p in paths}, 10**6) is None
+    monkeypatch.setattr(qlib_store, "BULK_CHUNK_ROWS", 20)  # 14 bars a symbol: one symbol a group
+    groups = qlib_store.symbol_groups({qlib_store.session_of(p).isoformat(): p for p in paths}, 20)
+    names = [line.split("\t")[0] for line in (tmp_path / "whole/instruments/all.txt").read_text().splitlines()]
+    assert sorted(x for g in groups for x in g) == sorted(names) and len(names) == 8
+    assert len(groups) == 7  # CCC (13 bars, one gap) and the late listing NEW (6) share one
+    grouped = QlibStore(tmp_path / "grouped").update(paths, [], s, d)
+    assert store_files(tmp_path / "grouped") == store_files(tmp_path / "whole")
+    assert (tmp_path / "grouped/.quantmini/state.json").read_bytes() == (tmp_path / "whole/.quantmini/state.json").read_bytes()
+    assert grouped == whole and whole.mode == "full" and whole.bars_written == 7 * 14 - 1 + 6
