@@ -170,7 +170,11 @@ def _report(work: Path, args, days, proc, wall: float, peak: PeakRss) -> int:
     plain = time.perf_counter() - t0
     parallel_work = (work_s["download"] + work_s["conversion"] + work_s["features"]) / args.cores
     overhead = wall - parallel_work - work_s["qlib"]
-    disk = sum(p.stat().st_size for p in (work / "quantlake").rglob("*") if p.is_file()) / 1e9
+    lake = work / "quantlake"
+    disk = sum(p.stat().st_size for p in lake.rglob("*") if p.is_file()) / 1e9
+    layers = {name: sum(p.stat().st_size for p in (lake / folder).rglob("*") if p.is_file()) / 1e9
+              for name, folder in (("landing", "landing"), ("bronze", "bronze"), ("gold features", "gold/stocks_daily"),
+                                   ("Qlib", "gold/qlib"), ("sidecars", "metadata"))}
     jobs = _job_counts(proc.stdout + proc.stderr)
     print(f"\n| backfill from an empty lake, {args.tickers:,} tickers x {len(days)} sessions "
           f"({days[0]} .. {days[-1]}), --cores {args.cores} | seconds | share of wall |")
@@ -186,7 +190,7 @@ def _report(work: Path, args, days, proc, wall: float, peak: PeakRss) -> int:
     print(f"| baseline: plain pyarrow read_csv + write_table of the same files, one process | {plain:.1f} | |")
     print(f"\njobs: {sum(jobs.values())} ({', '.join(f'{k} {v}' for k, v in sorted(jobs.items()))})")
     print(f"peak RSS: {peak.total / 2**20:,.0f} MB for the workflow's processes together ("
-          + ", ".join(f"{k} {v / 2**20:,.0f} MB" for k, v in sorted(peak.by_kind.items())) + f"); lake on disk: {disk:.2f} GB")
+          + ", ".join(f"{k} {v / 2**20:,.0f} MB" for k, v in sorted(peak.by_kind.items())) + f"); lake on disk: {disk:.2f} GB (" + ", ".join(f"{k} {v:.2f}" for k, v in layers.items()) + ")")
     return 0
 
 

@@ -274,11 +274,32 @@ class Planner:
     # backfill batches (quantmini/batches.py) -------------------------------------------------
     @_memo
     def held_batches(self) -> tuple[Batch, ...]:
-        """The batches earlier runs completed: their rules stay their sessions' producers."""
+        """The batches earlier runs completed whose sessions this DAG can name (see
+        :meth:`batch_horizon`): their rules stay their sessions' producers. Older ones are
+        not declared (nor their manifests read): a long history costs no rules."""
         if not self.bounded:
             return ()
-        paths = sorted(self.listing.local_glob(self.lake.batch_manifest_glob()))
+        horizon = self.batch_horizon()
+        paths = sorted(p for p in self.listing.local_glob(self.lake.batch_manifest_glob())
+                       if os.path.basename(p)[11:21] >= horizon)  # <first>_<last>.json
         return tuple(batches.read_manifest(self.listing.readable(p)) for p in paths)
+
+    @_memo
+    def batch_horizon(self) -> str:
+        """The first session whose files this DAG can name: the window's, the refresh days'
+        and the action pull window's first, less two gold look-backs (the gold sessions
+        planned read that far back). Everything when the plan is not bounded by the run."""
+        if not self.actions_settled():
+            return "0000-00-00"
+        starts = list(self.run.sessions[:1]) + list(self.refresh_dates()[:1])
+        if self.action_span_start():
+            starts.append(self.action_span_start())
+        if not starts:
+            return "9999-99-99"
+        first = dt.date.fromisoformat(max(min(starts), "1900-01-01"))
+        back = 2 * int(self.config["gold_lookback_sessions"]) + 1
+        earlier = sessions.sessions_back(first, back) if first.year > 1900 else []
+        return earlier[0].isoformat() if earlier else "0000-00-00"
 
     @_memo
     def new_batches(self) -> tuple[Batch, ...]:

@@ -7,6 +7,7 @@ reads it."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -74,3 +75,55 @@ def test_a_batched_backfill_gives_the_per_session_lake_and_stays_its_producer(tm
             "gold_qlib_stocks_daily": 1}, counts
     finally:
         client.put_object(Bucket="flatfiles", Key=key, Body=good)
+
+
+@pytest.fixture(scope="module")
+def years_sandbox(tmp_path_factory):
+    """A sandbox of its own offering three years of stocks_daily (published on first request)."""
+    from quantmini.sandbox import control
+
+    from .conftest import API_KEY, Sandbox
+
+    folder = tmp_path_factory.mktemp("years-sandbox")
+    state_file, log_path = folder / "state.json", folder / "sandbox.log"
+    proc = control.launch(["--s3-port", str(control.free_port()), "--rest-port", str(control.free_port()),
+                           "--tickers", "40", "--start", "2021-06-01", "--end", "2024-06-28", "--datasets", "stocks_daily",
+                           "--intraday-days", "0", "--no-fixtures"], state_file, log_path,
+                          env=dict(os.environ, QUANTMINI_SANDBOX_API_KEY=API_KEY))
+    state = control.wait_ready(proc, state_file, log_path, timeout=120)
+    yield Sandbox(state["s3_endpoint"], state["rest_url"], state, None)
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_after_a_three_year_backfill_a_night_plans_only_its_own_jobs(tmp_path, years_sandbox):
+    """Three years (754 sessions) backfilled in monthly batches; then a dry run of the same
+    window plans nothing, the next day plans that day's jobs only, and a day corrected 3
+    sessions back plans its download, conversion, the gold sessions that read it and the
+    Qlib store: whatever the history held, as in the nightly runs after a short backfill."""
+    cfg = {"start": "2021-06-28", "end": "2024-06-26", "backfill_batch_sessions": 40}
+    first = run_workflow(tmp_path, years_sandbox, config=cfg, env=CLOCK)
+    counts = _job_counts(first.stdout + first.stderr)
+    batches = {k: v for k, v in counts.items() if k.startswith("backfill_")}
+    assert len(batches) == 2 * 37 and counts["landing_flatfile"] == 5, counts  # Jun 2021 .. Jun 2024
+    assert len(list((tmp_path / "quantlake/bronze/stocks_daily").rglob("part.parquet"))) == 754
+    assert len(list((tmp_path / "quantlake/gold/stocks_daily").rglob("part.parquet"))) == 754
+
+    dry = run_workflow(tmp_path, years_sandbox, "-n", config=cfg, env=CLOCK)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+
+    nxt = run_workflow(tmp_path, years_sandbox, "-n", config=NEXT_DAY, env=CLOCK)
+    counts = _job_counts(nxt.stdout + nxt.stderr)
+    assert {k: v for k, v in counts.items() if k not in ("all", "metadata_summary", "report_assets")} == {
+        "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 1, "gold_qlib_stocks_daily": 1}, counts
+    run_workflow(tmp_path, years_sandbox, config=NEXT_DAY, env=CLOCK)
+
+    client = s3(years_sandbox)
+    key = "us_stocks_sip/day_aggs_v1/2024/06/2024-06-24.csv.gz"
+    client.put_object(Bucket="flatfiles", Key=key, Body=_edit(client.get_object(Bucket="flatfiles", Key=key)["Body"].read(),
+                                                               5, close="123.45"))
+    fix = run_workflow(tmp_path, years_sandbox, "-n", config=NEXT_DAY, env=CLOCK)
+    counts = _job_counts(fix.stdout + fix.stderr)
+    assert {k: v for k, v in counts.items() if k not in ("all", "metadata_summary", "report_assets")} == {
+        "landing_correction": 1, "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 4,
+        "gold_qlib_stocks_daily": 1}, counts

@@ -557,3 +557,28 @@ def test_a_manifest_that_is_not_one_is_an_error_naming_it(tmp_path):
     bad.write_text('{"kind": "flatfile", "dataset": "stocks_daily", "sessions": ["2024-06-04", "2024-06-03"]}')
     with pytest.raises(ValueError, match=r"m\.json: not a backfill batch manifest .*ascending"):
         read_manifest(str(bad))
+
+
+def test_only_the_batches_a_night_can_reach_are_declared(tmp_path):
+    """A nightly plan declares the held batches whose sessions its DAG can name (refresh
+    days, gold look-backs), not the whole history's: 20 years of manifests cost no rules."""
+    from quantmini.batches import by_month, write_manifest
+    from quantmini.sessions import sessions_ending
+
+    days = [d.isoformat() for d in sessions_ending(dt.date(2024, 6, 20), 1250)]
+    made = by_month("flatfile", "stocks_daily", days) + by_month("gold", "stocks_daily", days)
+    for b in made:
+        write_manifest(b, b.manifest(planner(tmp_path, LakeListing.of([])).lake))
+    manifests = sorted(str(m) for m in Path(tmp_path).glob(".quantmini/batches/*/*/*.json"))
+    held, _ = _years_lake(tmp_path, 1250, end="2024-06-20")
+    listing = LakeListing(glob=held.glob, has=held.has,
+                          local_glob=lambda pattern: manifests if "/batches/" in pattern else held.local_glob(pattern))
+    # silver's actions not settled (a lake from before the record): every held session can be
+    # planned, so every batch is declared
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=5)
+    assert p.batch_horizon() == "0000-00-00" and len(p.batches("flatfile") + p.batches("gold")) == len(made) == 2 * 60
+    _settle(p)
+    p = planner(tmp_path, listing, date="2024-06-28", days_back=1, refresh_days=5)
+    assert p.batch_horizon() == sessions_ending(dt.date(2024, 6, 24), 61)[0].isoformat()  # 2 x 30 back from the refresh days
+    assert {b.first[:7] for b in p.batches("flatfile")} == {"2024-03", "2024-04", "2024-05", "2024-06"}
+    assert p.new_batches() == ()
