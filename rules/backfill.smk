@@ -1,9 +1,9 @@
 # Backfill batches (quantmini/batches.py): a long window's sessions of a dataset the lake has
 # not got are built by one job per dataset and month, through the per-session job bodies, so
 # the files are the ones the per-session rules write. One rule per batch, declared for the
-# batches this run makes and for those earlier runs completed (their manifests), so that the
-# rule that made a file stays its producer. A rule without wildcards is preferred over the
-# per-session rules for the same files.
+# batches this run makes and for those earlier runs completed (their manifests) whose
+# sessions this run's DAG can name, so that the rule that made a file stays its producer. A
+# rule without wildcards is preferred over the per-session rules for the same files.
 
 
 for batch in PLAN.batches("flatfile"):

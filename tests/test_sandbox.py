@@ -160,3 +160,27 @@ def test_decades_are_offered_and_published_on_first_request(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.mark.sandbox
+def test_a_listing_publishes_only_what_its_page_can_hold(tmp_path):
+    """A one-key listing of the whole bucket (the workflow's endpoint check) publishes one
+    file, not the range; pages after it find the rest, in order, as S3 lists them."""
+    from quantmini.sandbox import control
+
+    state_file = tmp_path / "state.json"
+    proc = control.launch(["--s3-port", str(control.free_port()), "--rest-port", str(control.free_port()),
+                           "--tickers", "40", "--start", "2024-01-02", "--end", "2024-03-28", "--datasets", "stocks_daily",
+                           "--no-fixtures", "--cache-dir", str(tmp_path / "cache")], state_file, tmp_path / "log")
+    try:
+        state = control.wait_ready(proc, state_file, tmp_path / "log", timeout=120)
+        client = s3(type("S", (), {"s3_endpoint": state["s3_endpoint"]}))
+        one = client.list_objects_v2(Bucket="flatfiles", MaxKeys=1)
+        assert [o["Key"] for o in one["Contents"]] == ["us_stocks_sip/day_aggs_v1/2024/01/2024-01-02.csv.gz"]
+        assert len(list((tmp_path / "cache").rglob("*.csv.gz"))) == 1
+        keys = [o["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket="flatfiles", PaginationConfig={"PageSize": 7})
+                for o in page["Contents"]]
+        assert len(keys) == state["objects"] == 61 and keys == sorted(keys)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -129,12 +129,14 @@ class FlatFiles:
                         self.offered[self.key(dataset, day)] = (dataset, day)
             return len(self.offered)
 
-    def materialise(self, prefix: str, exact: bool = False) -> int:
-        """Publish the offered files a request reaches: one key, or every key under a prefix."""
+    def materialise(self, prefix: str, exact: bool = False, after: str = "", limit: int | None = None) -> int:
+        """Publish the offered files a request reaches: one key, or the keys under a prefix
+        that a listing page can hold (the first ``limit`` after ``after``: any offered key
+        of the page is among them, whatever is published already)."""
         if exact and prefix not in self.offered:
             return 0  # published already (or never offered): no lock taken
         with self.lock:
-            keys = [prefix] if exact else sorted(k for k in self.offered if k.startswith(prefix))
+            keys = [prefix] if exact else sorted(k for k in self.offered if k.startswith(prefix) and k > after)[:limit]
             due = [self.offered[k] for k in keys if k in self.offered]
             for dataset, day in due:
                 self.publish(dataset, day)
@@ -174,8 +176,13 @@ class LazyPublication:
             if key:
                 self.flatfiles.materialise(key, exact=True)
             else:
-                prefix = parse_qs(environ.get("QUERY_STRING", "")).get("prefix", [""])[0]
-                self.flatfiles.materialise(prefix)
+                query = parse_qs(environ.get("QUERY_STRING", ""))
+                prefix = query.get("prefix", [""])[0]
+                if "continuation-token" in query or "delimiter" in query:
+                    self.flatfiles.materialise(prefix)  # a later page, or common prefixes: all of it
+                else:
+                    after = query.get("start-after", query.get("marker", [""]))[0]
+                    self.flatfiles.materialise(prefix, after=after, limit=int(query.get("max-keys", ["1000"])[0]))
         return self.app(environ, start_response)
 
 
