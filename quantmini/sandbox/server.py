@@ -58,10 +58,10 @@ class SandboxState:
 class FlatFiles:
     """Publishes the market's daily files into the S3 bucket over the S3 protocol.
 
-    A range is *offered* at start and each file published the first time a client asks for
-    it or lists a prefix that holds it (:class:`LazyPublication`): 20 years of full-scale
-    daily files take ~5 minutes to generate, so a sandbox that generated them eagerly would
-    take that long to start. What a client sees is the same either way: a listing holds every
+    A range of stocks_daily is *offered* at start and each file published the first time a
+    client asks for it or lists a prefix that holds it (:class:`LazyPublication`): 20 years
+    of full-scale daily files take ~5 minutes to generate, so a sandbox that generated them
+    eagerly would take that long to start. What a client sees is the same either way: a listing holds every
     offered file, a GET finds it. ``cache_dir`` keeps generated files on disk across starts,
     under a key of the seed, size and generator source, so a changed generator never serves a
     stale file."""
@@ -118,16 +118,23 @@ class FlatFiles:
         return key
 
     def offer_range(self, start: dt.date, end: dt.date, datasets, intraday_days: int) -> int:
-        """stocks_daily for every session of the range; the heavy datasets (minute bars,
-        options) for its last ``intraday_days`` sessions only, to bound memory. Published on
-        first request (see the class)."""
+        """stocks_daily for every session of the range, published on first request (see the
+        class); the heavy datasets (minute bars, options) for its last ``intraday_days``
+        sessions only, to bound memory, published now: one of their files takes seconds to
+        generate, longer than a client waits for a listing."""
         sessions = sessions_between(start, end)
-        with self.lock:
-            for i, day in enumerate(sessions):
-                for dataset in datasets:
-                    if dataset == "stocks_daily" or i >= len(sessions) - intraday_days:
+        count = 0
+        for i, day in enumerate(sessions):
+            for dataset in datasets:
+                if dataset == "stocks_daily":
+                    with self.lock:
                         self.offered[self.key(dataset, day)] = (dataset, day)
-            return len(self.offered)
+                elif i >= len(sessions) - intraday_days:
+                    self.publish(dataset, day)
+                else:
+                    continue
+                count += 1
+        return count
 
     def materialise(self, prefix: str, exact: bool = False, after: str = "", limit: int | None = None) -> int:
         """Publish the offered files a request reaches: one key, or the keys under a prefix
