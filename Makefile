@@ -78,6 +78,8 @@ bench: setup
 	$(BIN)/python bench/qlib_store.py --symbols 10000 --sessions 500
 	$(BIN)/python bench/gold_enrich.py --repeat 7
 	$(BIN)/python bench/backfill.py --sessions 252
+	$(BIN)/python bench/backfill.py --sessions 5033 --end 2024-12-31
+	$(BIN)/python bench/nightly.py
 	$(BIN)/python bench/cluster_submissions.py
 	$(BIN)/python bench/object_store.py --sessions 10
 
