@@ -184,6 +184,7 @@ def test_slurm_profile_resolves_and_groups_the_sessions(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_slurm", reason="snakemake-executor-plugin-slurm is a dependency")
     cmd = snakemake_command(workdir=tmp_path, profile=REPO / "profiles" / "slurm", extra=["-n"],
                             config=["datasets=[stocks_daily]", "start=2023-01-03", "end=2023-03-31", "rest_datasets=[]",
+                                    "backfill_batch_sessions=0",  # per-session jobs: a batch is one job already
                                     f"lake_root={tmp_path / 'lake'}"])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=workflow_env(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
