@@ -288,10 +288,11 @@ def _nulls(table, columns) -> dict[str, int]:
 
 @job
 def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
-                      dividends: list[str], output: str, log_file: str, window_bars=None) -> None:
+                      dividends: list[str], output: str, log_file: str, window_bars=None, actions=None) -> None:
     """One session of gold stocks_daily from the bronze days of its look-back window.
     ``window_bars``: those days' bars already read and sorted (a backfill batch sorts its
-    month once and filters each session's window from it)."""
+    month once and filters each session's window from it); ``actions``: the silver actions
+    already loaded (the batch loads them once)."""
     import pyarrow as pa
 
     from .gold import actions as adj
@@ -306,7 +307,8 @@ def gold_stocks_daily(lake_root: str, date: str, basis: str, bronze: list[str], 
         if not dates or dates[-1] != date:
             raise ValueError(f"gold stocks_daily {date}: the bronze inputs do not include {date}")
         bars = window_bars if window_bars is not None else pa.concat_tables([_read_bars(p) for p in bronze])
-        acts = adj.load_actions(splits[0] if splits else None, dividends[0] if dividends else None, basis)
+        acts = actions if actions is not None else adj.load_actions(splits[0] if splits else None,
+                                                                    dividends[0] if dividends else None, basis)
         adjusted = stocks_daily.adjust(bars, stocks_daily.window_actions(acts, dt.date.fromisoformat(dates[0]), day),
                                        presorted=window_bars is not None)
         vwap = None
@@ -367,15 +369,19 @@ def backfill_gold_stocks_daily(lake_root: str, basis: str, sessions: dict[str, d
     batch = Batch("gold", "stocks_daily", tuple(dates))
     log.info("batch %s: %d sessions", batch.rule_name, len(dates))
     days = sorted({p for s in sessions.values() for p in s["bronze"]})
+    from .gold import actions as adj
+
     month = pa.concat_tables([_read_bars(p) for p in days]).sort_by(SORT_KEYS)
     splits, dividends = list(splits), list(dividends)
+    acts = adj.load_actions(splits[0] if splits else None, dividends[0] if dividends else None, basis)
     for date, output in zip(dates, list(outputs), strict=True):
         window = sessions[date]["bronze"]
         held = pa.array(sorted(dt.date.fromisoformat(partition_date(p)) for p in window), pa.date32())
         bars = month.filter(pc.is_in(month.column("date"), value_set=held))
         gold_stocks_daily(lake_root=lake_root, date=date, basis=basis, bronze=window, minute=sessions[date]["minute"],
                           splits=splits, dividends=dividends, output=output,
-                          log_file=session_log("gold_stocks_daily", "stocks_daily", date), window_bars=bars)
+                          log_file=session_log("gold_stocks_daily", "stocks_daily", date), window_bars=bars,
+                          actions=acts)
     write_manifest(batch, manifest)
 
 

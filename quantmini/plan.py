@@ -372,6 +372,7 @@ class Planner:
             "manifest": batch.manifest(self.lake),
         }
 
+    @_memo
     def batch_gold_sessions(self, batch: Batch) -> dict[str, dict[str, list[str]]]:
         """Each gold stocks_daily session's bronze inputs (its look-back and its minute day),
         as the per-session rule names them."""

@@ -14,9 +14,7 @@ for batch in PLAN.batches("flatfile"):
         input:
             PLAN.batch_markers(batch),
         output:
-            landing=PLAN.batch_flatfile_outputs(batch)["landing"],
-            bronze=PLAN.batch_flatfile_outputs(batch)["bronze"],
-            manifest=PLAN.batch_flatfile_outputs(batch)["manifest"],
+            **PLAN.batch_flatfile_outputs(batch),
         log:
             f"logs/backfill/{batch.rule_name}.log",
         resources:
@@ -48,8 +46,7 @@ for batch in PLAN.batches("gold"):
         input:
             unpack(batch_gold_inputs(batch)),
         output:
-            gold=PLAN.batch_gold_outputs(batch)["gold"],
-            manifest=PLAN.batch_gold_outputs(batch)["manifest"],
+            **PLAN.batch_gold_outputs(batch),
         log:
             f"logs/backfill/{batch.rule_name}.log",
         resources:
