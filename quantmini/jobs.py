@@ -274,6 +274,55 @@ def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute
                       vwap_days=res.vwap_days, skipped_actions=res.skipped_actions)
 
 
+@job
+def gold_qlib_fundamentals(lake_root: str, pit: dict[str, str], output: str, log_file: str) -> None:
+    """The Qlib store's point-in-time fundamentals (``financial/``) from silver's every
+    filing version (quantmini.gold.qlib_pit); ``pit``: timeframe -> silver file."""
+    import json
+
+    import polars as pl
+
+    from .gold import qlib_pit
+    from .store import readable
+
+    lake = Lake(lake_root)
+    tables = {tf: pl.read_parquet(readable(path)) for tf, path in pit.items()}
+    as_of = max((t["known_date"].max() for t in tables.values() if t.height), default=None)
+    with recorded(lake, "gold", "qlib_fundamentals", str(as_of or dt.date.today())) as result:
+        res = qlib_pit.write(lake.qlib_root(), tables)
+        log.info("%d symbols, %d field files (%d replaced, %d removed), %d records", res.symbols, res.fields,
+                 res.files_written, res.files_removed, res.records)
+        atomic.write_text(output, json.dumps({"fields": sorted(qlib_pit.FIELDS), **res.summary(),
+                                              "files_written": None, "files_removed": None}, sort_keys=True) + "\n")
+        result.update(size_mb=res.bytes / 1e6, **res.summary())
+
+
+@job
+def gold_qlib_universes(lake_root: str, bronze: list[str], tickers: list[str], sizes: list[int], lookback: int,
+                        min_sessions: int, types: list[str], output: str, log_file: str, history: bool = False) -> None:
+    """The point-in-time universes (``instruments/liquid<N>.txt``, quantmini.gold.universes)
+    from the bronze stocks_daily days the store was built from and the reference tickers."""
+    import json
+
+    from .gold import universes
+    from .gold.qlib_store import session_of
+
+    lake = Lake(lake_root)
+    if history:
+        bronze = held_history(lake, "stocks_daily", bronze)
+    days = {session_of(p).isoformat(): p for p in bronze}
+    rule = universes.Rule(sizes=tuple(sizes), lookback=lookback, min_sessions=min_sessions, types=tuple(types))
+    with recorded(lake, "gold", "qlib_universes", max(days, default=str(dt.date.today()))) as result:
+        res = universes.build(lake.qlib_root(), days, rule, tickers)
+        if res.type_filter is None:
+            log.warning("no reference tickers pull held: every ticker is a candidate (ETFs, preferreds and "
+                        "warrants included); pull `tickers` to keep only %s", ", ".join(rule.types))
+        log.info("%d rebalance dates (%d ranked now); members %s", res.rebalances, res.ranked, res.members)
+        summary = res.summary()
+        atomic.write_text(output, json.dumps({**summary, "ranked": None, "files_written": None}, sort_keys=True) + "\n")
+        result.update(**summary, records=sum(res.spans.values()))
+
+
 def held_history(lake: Lake, dataset: str, named: list[str]) -> list[str]:
     """Every bronze day of ``dataset`` the lake holds, with the ones a job's inputs name."""
     import glob

@@ -630,9 +630,32 @@ class Planner:
         return recorded == self.actions_signature()
 
     def gold_targets(self) -> list[str]:
-        """Gold files (all local to the controller): the Qlib receipt and the feature sessions."""
+        """Gold files (all local to the controller): the Qlib receipts (store, universes,
+        point-in-time fundamentals) and the feature sessions."""
         qlib = [self.lake.qlib_receipt("stocks_daily")] if self.qlib_wanted() else []
+        if qlib and self.config["qlib_universes"]:
+            qlib.append(self.lake.qlib_receipt("universes"))
+        if self.qlib_fundamentals_wanted():
+            qlib.append(self.lake.qlib_receipt("fundamentals"))
         return qlib + self.gold_feature_targets()
+
+    def qlib_fundamentals_wanted(self) -> bool:
+        """The store's point-in-time fundamentals follow silver's every-version table: built
+        when this run builds it or the lake holds it (a run that rebuilds it reruns them)."""
+        if not self.config["gold_qlib"]:
+            return False
+        pit = list(self.silver_pit_outputs().values())
+        return all(p in self.silver_targets() or self.listing.has(p) for p in pit)
+
+    def qlib_universes_inputs(self) -> dict[str, list[str]]:
+        """The universes follow the store (its receipt: a new or changed day reruns both), the
+        run's bronze days (:meth:`history_inputs`, as the store) and every reference tickers
+        pull (the common-stock filter)."""
+        return {
+            "store": [self.lake.qlib_receipt("stocks_daily")],
+            "bronze": self.history_inputs("stocks_daily"),
+            "tickers": self.bronze_pulls("tickers"),
+        }
 
     def gold_window(self, date: str) -> list[str]:
         """The sessions of a gold stocks_daily session's look-back that the lake has."""

@@ -129,6 +129,9 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
             raise ConfigError(f"config key 'datasets': unknown dataset {name!r} (known: {', '.join(KNOWN_DATASETS)})")
     lake = Lake(resolve_lake_root(config.get("lake_root")))
 
+    if config["qlib_universe_min_sessions"] > config["qlib_universe_lookback_sessions"]:
+        raise ConfigError(f"config key 'qlib_universe_min_sessions': {config['qlib_universe_min_sessions']} is more than "
+                          f"qlib_universe_lookback_sessions ({config['qlib_universe_lookback_sessions']})")
     days_back = config["days_back"]
     if isinstance(days_back, bool) or not isinstance(days_back, int) or days_back <= 0:
         raise ConfigError(f"config key 'days_back': {days_back!r} must be a whole number of sessions >= 1")

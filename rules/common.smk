@@ -131,6 +131,12 @@ def qlib_inputs(wildcards):
     return inputs
 
 
+def qlib_universes_inputs(wildcards):
+    inputs = PLAN.qlib_universes_inputs()
+    inputs["store"] = [local(p) for p in inputs["store"]]
+    return inputs
+
+
 def qlib_actions(wildcards):
     """Fingerprint of every action the Qlib store applies: a silver rebuild that changes
     none of them does not rerun the store."""

@@ -23,6 +23,64 @@ rule gold_qlib_stocks_daily:
         "../scripts/gold_qlib_stocks_daily.py"
 
 
+# Beside the store: point-in-time universes (instruments/liquid<N>.txt, from the bronze days
+# the store holds; quantmini/gold/universes.py) and point-in-time fundamentals
+# (financial/, from silver/fundamentals_pit; quantmini/gold/qlib_pit.py).
+
+
+rule gold_qlib_universes:
+    input:
+        unpack(qlib_universes_inputs),
+    output:
+        local(RUN.lake.qlib_receipt("universes")),
+    log:
+        "logs/gold/qlib_universes.log",
+    resources:
+        qlib_store=1,
+        mem_mb=1000,
+    params:
+        lake=lake_root,
+        sizes=config["qlib_universes"],
+        lookback=config["qlib_universe_lookback_sessions"],
+        min_sessions=config["qlib_universe_min_sessions"],
+        types=config["qlib_universe_types"],
+        history=history_on_disk,
+    run:
+        jobs.gold_qlib_universes(
+            lake_root=params.lake,
+            bronze=list(input.bronze),
+            tickers=list(input.tickers),
+            sizes=params.sizes,
+            lookback=params.lookback,
+            min_sessions=params.min_sessions,
+            types=params.types,
+            output=output[0],
+            log_file=log[0],
+            history=params.history,
+        )
+
+
+rule gold_qlib_fundamentals:
+    input:
+        **PLAN.silver_pit_outputs(),
+    output:
+        local(RUN.lake.qlib_receipt("fundamentals")),
+    log:
+        "logs/gold/qlib_fundamentals.log",
+    resources:
+        qlib_store=1,
+        mem_mb=1000,
+    params:
+        lake=lake_root,
+    run:
+        jobs.gold_qlib_fundamentals(
+            lake_root=params.lake,
+            pit={"quarterly": input.pit_quarterly, "annual": input.pit_annual},
+            output=output[0],
+            log_file=log[0],
+        )
+
+
 # Gold feature datasets: one Parquet file per session (quantmini/gold/<dataset>.py). Their
 # silver inputs are ancient(): a silver rebuild reruns only the sessions whose window holds
 # a changed action, through the fingerprint parameter.

@@ -50,7 +50,7 @@ def test_a_batched_backfill_gives_the_per_session_lake_and_stays_its_producer(tm
     nxt = run_workflow(batched, quiet_sandbox, "-n", config=NEXT_DAY, env=CLOCK)
     counts = _job_counts(nxt.stdout + nxt.stderr)
     assert {k: v for k, v in counts.items() if k.endswith("_flatfile") or k.startswith(("backfill", "gold_"))} == {
-        "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 1, "gold_qlib_stocks_daily": 1}, counts
+        "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 1, "gold_qlib_stocks_daily": 1, "gold_qlib_universes": 1}, counts
     run_workflow(batched, quiet_sandbox, config=NEXT_DAY, env=CLOCK)
 
     one, other = lake_digest(per_session / "quantlake"), lake_digest(batched / "quantlake")
@@ -58,8 +58,8 @@ def test_a_batched_backfill_gives_the_per_session_lake_and_stays_its_producer(tm
     differ = sorted(k for k in set(one) | set(other) if one.get(k) != other.get(k))
     # records of each run, not of a file (two runs here, one there): the Qlib update's
     # sidecar (bulk then append vs bulk), the run's quality checks and the summary of runs
-    runs = ("metadata/gold/stocks_daily_qlib/", "metadata/quality/", "metadata/summary.tsv")
-    assert [k for k in differ if not k.startswith(runs)] == []
+    runs = ("metadata/gold/stocks_daily_qlib/", "metadata/gold/qlib_universes/", "metadata/quality/", "metadata/summary.tsv")
+    assert [k for k in differ if not k.startswith(runs)] == [], differ
 
     # the vendor corrects 2024-06-24, 3 sessions back: its landing and bronze, the gold
     # sessions whose look-back holds it (06-24 .. 06-27) and the Qlib store; no batch
@@ -72,7 +72,7 @@ def test_a_batched_backfill_gives_the_per_session_lake_and_stays_its_producer(tm
         counts = _job_counts(fix.stdout + fix.stderr)
         assert {k: v for k, v in counts.items() if k not in ("all", "metadata_summary", "report_assets")} == {
             "landing_correction": 1, "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 4,
-            "gold_qlib_stocks_daily": 1}, counts
+            "gold_qlib_stocks_daily": 1, "gold_qlib_universes": 1}, counts
     finally:
         client.put_object(Bucket="flatfiles", Key=key, Body=good)
 
@@ -115,7 +115,7 @@ def test_after_a_three_year_backfill_a_night_plans_only_its_own_jobs(tmp_path, y
     nxt = run_workflow(tmp_path, years_sandbox, "-n", config=NEXT_DAY, env=CLOCK)
     counts = _job_counts(nxt.stdout + nxt.stderr)
     assert {k: v for k, v in counts.items() if k not in ("all", "metadata_summary", "report_assets")} == {
-        "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 1, "gold_qlib_stocks_daily": 1}, counts
+        "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 1, "gold_qlib_stocks_daily": 1, "gold_qlib_universes": 1}, counts
     run_workflow(tmp_path, years_sandbox, config=NEXT_DAY, env=CLOCK)
 
     client = s3(years_sandbox)
@@ -126,4 +126,4 @@ def test_after_a_three_year_backfill_a_night_plans_only_its_own_jobs(tmp_path, y
     counts = _job_counts(fix.stdout + fix.stderr)
     assert {k: v for k, v in counts.items() if k not in ("all", "metadata_summary", "report_assets")} == {
         "landing_correction": 1, "landing_flatfile": 1, "bronze_flatfile": 1, "gold_stocks_daily": 4,
-        "gold_qlib_stocks_daily": 1}, counts
+        "gold_qlib_stocks_daily": 1, "gold_qlib_universes": 1}, counts

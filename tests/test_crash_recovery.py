@@ -39,7 +39,7 @@ def lake_digest(lake: Path) -> dict[str, str]:
         rel = p.relative_to(lake).as_posix()
         if not p.is_file() or p.name == ".lock" or p.relative_to(lake).parts[0] == ".quantmini":
             continue
-        if rel in ("gold/qlib/.quantmini/lock", "gold/qlib/.quantmini/state.json"):
+        if rel in ("gold/qlib/.quantmini/lock", "gold/qlib/.quantmini/state.json", "gold/qlib/.quantmini/universes/state.json"):
             continue
         if rel.startswith("metadata/report/"):  # the report's plots draw run times: views, not data
             continue

@@ -129,7 +129,7 @@ def test_sidecars_travel_with_their_layer(store_and_local):
         lines = (root / "quantlake" / "metadata" / "summary.tsv").read_text().splitlines()[1:]
         return sorted(tuple(c for i, c in enumerate(line.split("\t")) if i in (0, 1, 2, 3, 7, 9)) for line in lines)
 
-    assert rows(stored) == rows(local) and len(rows(local)) == 7
+    assert rows(stored) == rows(local) and len(rows(local)) == 8  # with the Qlib universes
 
 
 def test_the_summary_waits_for_the_data_but_never_downloads_it(store_and_local):

@@ -314,7 +314,7 @@ def test_summary_inputs_are_the_run_on_disk_and_the_held_lake_in_an_object_store
     paths, local = p.summary_inputs()
     assert set(p.run_targets()) <= set(paths)
     assert {p.lake.bronze("stocks_minute", d) for d in JUNE} <= set(paths)  # held, not in the run's datasets
-    assert local == {p.lake.gold("stocks_daily", d) for d in JUNE} | {p.lake.qlib_receipt("stocks_daily")}
+    assert local == {p.lake.gold("stocks_daily", d) for d in JUNE} | {p.lake.qlib_receipt(s) for s in ("stocks_daily", "universes")}
 
 
 def test_each_listing_is_asked_once_per_plan(tmp_path):
@@ -361,7 +361,8 @@ def test_a_rest_only_run_that_pulls_actions_keeps_gold_consistent(tmp_path):
                              local=[lake.gold("stocks_daily", d) for d in JUNE] + [lake.qlib_receipt("stocks_daily")])
     rest_only = planner(tmp_path, listing, datasets=[], rest_datasets=["dividends"], date="2024-06-28")
     assert rest_only.window_targets() == []
-    assert rest_only.gold_targets() == [lake.qlib_receipt("stocks_daily")] + [lake.gold("stocks_daily", d) for d in JUNE]
+    assert rest_only.gold_targets() == [lake.qlib_receipt("stocks_daily"), lake.qlib_receipt("universes")] + [
+        lake.gold("stocks_daily", d) for d in JUNE]
     news_only = planner(tmp_path, listing, datasets=[], rest_datasets=["news"], date="2024-06-28")
     assert news_only.gold_targets() == []
     no_store = LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE])
@@ -582,3 +583,27 @@ def test_only_the_batches_a_night_can_reach_are_declared(tmp_path):
     assert p.batch_horizon() == sessions_ending(dt.date(2024, 6, 24), 61)[0].isoformat()  # 2 x 30 back from the refresh days
     assert {b.first[:7] for b in p.batches("flatfile")} == {"2024-03", "2024-04", "2024-05", "2024-06"}
     assert p.new_batches() == ()
+
+
+def test_the_qlib_universes_and_fundamentals_follow_the_store_and_silver(tmp_path):
+    """The universes are a target whenever the store is (and named sizes are configured),
+    reading the store's receipt, the run's bronze days and every reference tickers pull; the
+    store's point-in-time fundamentals are a target when silver's every-version table is
+    built by the run or held, and never without it."""
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    pit = [lake.silver("fundamentals_pit", f"timeframe={t}") for t in ("quarterly", "annual")]
+    tickers = lake.bronze_rest("tickers", "2024-06-24", "active")
+    held = LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE[:-1]] + [tickers])
+    p = planner(tmp_path, held)
+    assert lake.qlib_receipt("universes") in p.gold_targets()
+    assert lake.qlib_receipt("fundamentals") not in p.gold_targets()
+    assert p.qlib_universes_inputs() == {"store": [lake.qlib_receipt("stocks_daily")],
+                                         "bronze": [lake.bronze("stocks_daily", JUNE[-1])], "tickers": [tickers]}
+    assert lake.qlib_receipt("universes") not in planner(tmp_path, held, qlib_universes=[]).gold_targets()
+    with_pit = planner(tmp_path, LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE] + pit))
+    assert lake.qlib_receipt("fundamentals") in with_pit.gold_targets()
+    assert lake.qlib_receipt("fundamentals") not in planner(tmp_path, LakeListing.of(pit), gold_qlib=False).gold_targets()
+    with pytest.raises(settings.ConfigError, match="qlib_universe_min_sessions"):
+        planner(tmp_path, held, qlib_universe_min_sessions=30)

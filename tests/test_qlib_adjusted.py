@@ -21,10 +21,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from quantmini.gold import universes
 from quantmini.gold.qlib_store import QlibStore
 from quantmini.gold.symbols import qlib_symbol
 from quantmini.gold.vwap import session_vwap
-from quantmini.paths import Lake
+from quantmini.paths import Lake, partition_date
 from quantmini.sessions import sessions_between
 
 from .conftest import INTRADAY_DAYS, SANDBOX_END, SANDBOX_START, run_workflow, snapshot
@@ -50,6 +51,9 @@ def full_rebuild(lake: Lake, tmp: Path) -> dict[str, bytes]:
     fresh = tmp / "rebuild"
     shutil.rmtree(fresh, ignore_errors=True)
     QlibStore(fresh).update(*_inputs(lake))
+    # the universes beside it, from the same bronze days and reference pulls (schema defaults)
+    days = {partition_date(p): p for p in _inputs(lake)[0]}
+    universes.build(fresh, days, universes.Rule.from_config({}), glob.glob(lake.bronze_rest_glob("tickers")))
     return store_files(fresh)
 
 

@@ -152,6 +152,6 @@ def test_without_a_reference_pull_every_name_is_a_candidate(built, tmp_path):
 
 def test_bad_rules_are_named():
     with pytest.raises(universes.UniverseError, match="qlib_universes"):
-        universes.Rule(sizes=(0,))
+        universes.Rule(sizes=(0,), lookback=20, min_sessions=5)
     with pytest.raises(universes.UniverseError, match="qlib_universe_min_sessions"):
-        universes.Rule(lookback=5, min_sessions=10)
+        universes.Rule(sizes=(10,), lookback=5, min_sessions=10)

@@ -268,7 +268,7 @@ def test_deleting_one_bronze_partition_rebuilds_exactly_it(run):
     planned = _job_counts(dry.stdout + dry.stderr)
     # gold stocks_daily: the sessions whose look-back window holds 06-12 (06-12 .. 06-20)
     later = [d for d in SESSIONS if d >= "2024-06-12"]
-    assert planned == {"all": 1, "bronze_flatfile": 1, "gold_qlib_stocks_daily": 1, "gold_stocks_daily": len(later),
+    assert planned == {"all": 1, "bronze_flatfile": 1, "gold_qlib_stocks_daily": 1, "gold_qlib_universes": 1, "gold_stocks_daily": len(later),
                        "metadata_summary": 1, "report_assets": 1}, planned
     before = snapshot(workdir / "quantlake", exclude=("metadata/", "gold/qlib/.quantmini/"))
     gold_before = {d: pq.read_table(lake.gold("stocks_daily", d)) for d in later}

@@ -59,10 +59,19 @@ class UniverseError(ValueError):
 class Rule:
     """What a universe is built from (config keys ``qlib_universes`` and friends)."""
 
-    sizes: tuple[int, ...] = (500, 1000, 3000)
-    lookback: int = 20
-    min_sessions: int = 5
+    sizes: tuple[int, ...]
+    lookback: int
+    min_sessions: int
     types: tuple[str, ...] = ("CS",)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Rule":
+        """The rule of a workflow config (its defaults from config/schema.yaml)."""
+        from ..settings import with_defaults
+
+        config = with_defaults(dict(config))
+        return cls(tuple(config["qlib_universes"]), int(config["qlib_universe_lookback_sessions"]),
+                   int(config["qlib_universe_min_sessions"]), tuple(config["qlib_universe_types"]))
 
     def __post_init__(self):
         if any(int(n) < 1 for n in self.sizes) or len(set(self.sizes)) != len(self.sizes):
@@ -109,7 +118,13 @@ def reference_types(pulls: Iterable[str]) -> dict[str, str] | None:
     """Ticker -> type from the reference tickers pulls (active and delisted; a later pull
     overrides an earlier one, the active list a delisted one of the same day), or None when
     no pull is held."""
-    paths = sorted(pulls, key=lambda p: (Path(p).parent.parent.name, "window=active" in p))
+    from ..paths import rest_partition
+
+    def order(path: str) -> tuple[str, bool]:
+        _, pull_date, window = rest_partition(path) or ("", "", "")
+        return pull_date, window == "active"
+
+    paths = sorted(pulls, key=order)
     if not paths:
         return None
     out: dict[str, str] = {}
@@ -229,6 +244,6 @@ def build(qlib_root: str | Path, days: dict[str, str], rule: Rule, reference_pul
             stale.unlink()
     if fresh or len(kept) != (0 if cached is None else cached["rebalance"].n_unique()):
         with atomic.atomic_path(rankings_path) as tmp:  # first the rankings, then the stamps
-            pq.write_table(rankings.to_arrow().cast(RANKING_SCHEMA), tmp, compression="zstd")
+            pq.write_table(rankings.to_arrow().cast(RANKING_SCHEMA).combine_chunks(), tmp, compression="zstd")
         atomic.write_text(state_path, json.dumps({"windows": windows}, sort_keys=True))
     return result
