@@ -10,7 +10,8 @@ import signal
 ENV = "QUANTMINI_CRASH_AT"
 
 #: Where a run can be killed; docs/RELIABILITY.md lists what each one proves.
-POINTS = ("landing.downloaded", "bronze.mid_write", "qlib.mid_update", "sidecar.mid_write", "silver.between_files")
+POINTS = ("landing.downloaded", "bronze.mid_write", "qlib.mid_update", "qlib_minute.mid_update", "sidecar.mid_write",
+          "silver.between_files")
 
 
 def crash_point(name: str) -> None:
