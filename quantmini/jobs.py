@@ -298,6 +298,39 @@ def gold_qlib_fundamentals(lake_root: str, pit: dict[str, str], output: str, log
 
 
 @job
+def gold_qlib_stocks_minute(lake_root: str, minute: list[str], universe: str, symbols: list[str], output: str,
+                            log_file: str, history: bool = False) -> None:
+    """The Qlib minute store (quantmini.gold.qlib_minute) from the bronze stocks_minute days
+    whose session the daily store holds (their factors); the others wait for it."""
+    import json
+
+    from .gold.qlib_minute import Membership, MinuteStore
+    from .gold.qlib_store import QlibStore, session_of
+
+    lake = Lake(lake_root)
+    if history:
+        minute = held_history(lake, "stocks_minute", minute)
+    daily = set(QlibStore(lake.qlib_root()).calendar())
+    days = {session_of(p).isoformat(): p for p in minute}
+    waiting = sorted(d for d in days if d not in daily)
+    with recorded(lake, "gold", "stocks_minute_qlib", max(days, default=str(dt.date.today()))) as result:
+        if waiting:
+            log.warning("%d stocks_minute sessions wait for their stocks_daily in the daily store (their factors): %s",
+                        len(waiting), ", ".join(waiting[:5]) + (" ..." if len(waiting) > 5 else ""))
+        store = MinuteStore(lake.qlib_root())
+        with QlibStore(lake.qlib_root()).locked():
+            res = store.update({d: p for d, p in days.items() if d in daily},
+                               Membership.read(lake.qlib_root(), universe or None, symbols))
+        if res.symbols_rewritten:
+            log.info("rewrote %d symbols whose stored minutes changed: %s", len(res.symbols_rewritten),
+                     ", ".join(res.symbols_rewritten[:20]))
+        summary = res.summary()
+        atomic.write_text(output, json.dumps({k: v for k, v in summary.items()
+                                              if k in ("sessions", "minutes", "symbols", "bytes")}, sort_keys=True) + "\n")
+        result.update(**summary, records=res.bars_written, size_mb=res.bytes / 1e6, waiting_for_daily=waiting)
+
+
+@job
 def gold_qlib_universes(lake_root: str, bronze: list[str], tickers: list[str], sizes: list[int], lookback: int,
                         min_sessions: int, types: list[str], output: str, log_file: str, history: bool = False) -> None:
     """The point-in-time universes (``instruments/liquid<N>.txt``, quantmini.gold.universes)

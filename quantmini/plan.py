@@ -635,6 +635,8 @@ class Planner:
         qlib = [self.lake.qlib_receipt("stocks_daily")] if self.qlib_wanted() else []
         if qlib and self.config["qlib_universes"]:
             qlib.append(self.lake.qlib_receipt("universes"))
+        if qlib and self.qlib_minute_wanted():
+            qlib.append(self.lake.qlib_receipt("stocks_minute"))
         if self.qlib_fundamentals_wanted():
             qlib.append(self.lake.qlib_receipt("fundamentals"))
         return qlib + self.gold_feature_targets()
@@ -646,6 +648,26 @@ class Planner:
             return False
         pit = list(self.silver_pit_outputs().values())
         return all(p in self.silver_targets() or self.listing.has(p) for p in pit)
+
+    def qlib_minute_wanted(self) -> bool:
+        """The minute store follows the daily one when the lake holds (or the run builds)
+        stocks_minute and it has symbols to hold (a universe or named tickers)."""
+        wants = bool(self.qlib_minute_universe() or self.config["qlib_minute_symbols"])
+        return wants and bool(self.bronze_partitions("stocks_minute"))
+
+    def qlib_minute_universe(self) -> str:
+        """The universe whose members the minute store holds: none when no universes are
+        built (``qlib_universes: []``), then only ``qlib_minute_symbols``."""
+        return self.config["qlib_minute_universe"] if self.config["qlib_universes"] else ""
+
+    def qlib_minute_inputs(self) -> dict[str, list[str]]:
+        """After the daily store (its factors) and the universes (its members), with the run's
+        minute days (:meth:`history_inputs`, as the daily store)."""
+        universes = [self.lake.qlib_receipt("universes")] if self.config["qlib_universes"] else []
+        return {
+            "store": [self.lake.qlib_receipt("stocks_daily"), *universes],
+            "minute": self.history_inputs("stocks_minute"),
+        }
 
     def qlib_universes_inputs(self) -> dict[str, list[str]]:
         """The universes follow the store (its receipt: a new or changed day reruns both), the

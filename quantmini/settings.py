@@ -132,6 +132,11 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
     if config["qlib_universe_min_sessions"] > config["qlib_universe_lookback_sessions"]:
         raise ConfigError(f"config key 'qlib_universe_min_sessions': {config['qlib_universe_min_sessions']} is more than "
                           f"qlib_universe_lookback_sessions ({config['qlib_universe_lookback_sessions']})")
+    minute_universe = config["qlib_minute_universe"]
+    if minute_universe and config["qlib_universes"] and \
+            int(minute_universe.removeprefix("liquid")) not in config["qlib_universes"]:
+        raise ConfigError(f"config key 'qlib_minute_universe': {minute_universe!r} is not one of qlib_universes "
+                          f"({', '.join(f'liquid{n}' for n in config['qlib_universes']) or 'none'})")
     days_back = config["days_back"]
     if isinstance(days_back, bool) or not isinstance(days_back, int) or days_back <= 0:
         raise ConfigError(f"config key 'days_back': {days_back!r} must be a whole number of sessions >= 1")

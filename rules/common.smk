@@ -137,6 +137,16 @@ def qlib_universes_inputs(wildcards):
     return inputs
 
 
+def qlib_minute_inputs(wildcards):
+    inputs = PLAN.qlib_minute_inputs()
+    inputs["store"] = [local(p) for p in inputs["store"]]
+    return inputs
+
+
+def qlib_minute_universe(wildcards):
+    return PLAN.qlib_minute_universe()
+
+
 def qlib_actions(wildcards):
     """Fingerprint of every action the Qlib store applies: a silver rebuild that changes
     none of them does not rerun the store."""

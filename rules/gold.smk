@@ -23,7 +23,8 @@ rule gold_qlib_stocks_daily:
         "../scripts/gold_qlib_stocks_daily.py"
 
 
-# Beside the store: point-in-time universes (instruments/liquid<N>.txt, from the bronze days
+# Beside the store: the minute store (1min features of a universe's members,
+# quantmini/gold/qlib_minute.py), point-in-time universes (instruments/liquid<N>.txt, from the bronze days
 # the store holds; quantmini/gold/universes.py) and point-in-time fundamentals
 # (financial/, from silver/fundamentals_pit; quantmini/gold/qlib_pit.py).
 
@@ -54,6 +55,33 @@ rule gold_qlib_universes:
             lookback=params.lookback,
             min_sessions=params.min_sessions,
             types=params.types,
+            output=output[0],
+            log_file=log[0],
+            history=params.history,
+        )
+
+
+rule gold_qlib_stocks_minute:
+    input:
+        unpack(qlib_minute_inputs),
+    output:
+        local(RUN.lake.qlib_receipt("stocks_minute")),
+    log:
+        "logs/gold/stocks_minute_qlib.log",
+    resources:
+        qlib_store=1,
+        mem_mb=1000,
+    params:
+        lake=lake_root,
+        universe=qlib_minute_universe,
+        symbols=config["qlib_minute_symbols"],
+        history=history_on_disk,
+    run:
+        jobs.gold_qlib_stocks_minute(
+            lake_root=params.lake,
+            minute=list(input.minute),
+            universe=params.universe,
+            symbols=params.symbols,
             output=output[0],
             log_file=log[0],
             history=params.history,

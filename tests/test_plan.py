@@ -308,13 +308,14 @@ def test_summary_inputs_are_the_run_on_disk_and_the_held_lake_in_an_object_store
     history is not in the DAG. In an object store it names the held lake too."""
     p = planner(tmp_path, held_lake(tmp_path, datasets=("stocks_daily", "stocks_minute")), date="2024-06-28")
     assert p.summary_inputs() == (sorted(p.run_targets()), set(p.gold_targets()))
-    assert not any("stocks_minute" in x for x in p.summary_inputs()[0])
+    assert not any("bronze/stocks_minute" in x for x in p.summary_inputs()[0])
     p = planner(tmp_path, held_lake(tmp_path, datasets=("stocks_daily", "stocks_minute")), date="2024-06-28",
                 bounded=False)
     paths, local = p.summary_inputs()
     assert set(p.run_targets()) <= set(paths)
     assert {p.lake.bronze("stocks_minute", d) for d in JUNE} <= set(paths)  # held, not in the run's datasets
-    assert local == {p.lake.gold("stocks_daily", d) for d in JUNE} | {p.lake.qlib_receipt(s) for s in ("stocks_daily", "universes")}
+    assert local == {p.lake.gold("stocks_daily", d) for d in JUNE} | {
+        p.lake.qlib_receipt(s) for s in ("stocks_daily", "universes", "stocks_minute")}
 
 
 def test_each_listing_is_asked_once_per_plan(tmp_path):
@@ -595,7 +596,8 @@ def test_the_qlib_universes_and_fundamentals_follow_the_store_and_silver(tmp_pat
     lake = Lake(str(tmp_path))
     pit = [lake.silver("fundamentals_pit", f"timeframe={t}") for t in ("quarterly", "annual")]
     tickers = lake.bronze_rest("tickers", "2024-06-24", "active")
-    held = LakeListing.of([lake.bronze("stocks_daily", d) for d in JUNE[:-1]] + [tickers])
+    held_paths = [lake.bronze("stocks_daily", d) for d in JUNE[:-1]] + [tickers]
+    held = LakeListing.of(held_paths)
     p = planner(tmp_path, held)
     assert lake.qlib_receipt("universes") in p.gold_targets()
     assert lake.qlib_receipt("fundamentals") not in p.gold_targets()
@@ -607,3 +609,16 @@ def test_the_qlib_universes_and_fundamentals_follow_the_store_and_silver(tmp_pat
     assert lake.qlib_receipt("fundamentals") not in planner(tmp_path, LakeListing.of(pit), gold_qlib=False).gold_targets()
     with pytest.raises(settings.ConfigError, match="qlib_universe_min_sessions"):
         planner(tmp_path, held, qlib_universe_min_sessions=30)
+    # the minute store: when stocks_minute is held or built, after the store and the universes
+    assert lake.qlib_receipt("stocks_minute") not in p.gold_targets()
+    minute = planner(tmp_path, LakeListing.of([lake.bronze("stocks_minute", JUNE[0])] + held_paths),
+                     datasets=["stocks_daily", "stocks_minute"])
+    assert lake.qlib_receipt("stocks_minute") in minute.gold_targets()
+    assert minute.qlib_minute_inputs() == {
+        "store": [lake.qlib_receipt("stocks_daily"), lake.qlib_receipt("universes")],
+        "minute": [lake.bronze("stocks_minute", JUNE[-1])]}
+    with pytest.raises(settings.ConfigError, match="qlib_minute_universe.*liquid77"):
+        planner(tmp_path, held, qlib_minute_universe="liquid77")
+    no_universes = planner(tmp_path, LakeListing.of([lake.bronze("stocks_minute", JUNE[0])] + held_paths),
+                           qlib_universes=[], qlib_minute_symbols=["NVDA"])
+    assert no_universes.qlib_minute_universe() == "" and no_universes.qlib_minute_wanted()

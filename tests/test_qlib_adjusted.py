@@ -22,11 +22,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from quantmini.gold import universes
+from quantmini.gold.qlib_minute import Membership, MinuteStore
 from quantmini.gold.qlib_store import QlibStore
 from quantmini.gold.symbols import qlib_symbol
 from quantmini.gold.vwap import session_vwap
 from quantmini.paths import Lake, partition_date
 from quantmini.sessions import sessions_between
+from quantmini.settings import with_defaults
 
 from .conftest import INTRADAY_DAYS, SANDBOX_END, SANDBOX_START, run_workflow, snapshot
 from .test_qlib_store import store_files
@@ -54,6 +56,9 @@ def full_rebuild(lake: Lake, tmp: Path) -> dict[str, bytes]:
     # the universes beside it, from the same bronze days and reference pulls (schema defaults)
     days = {partition_date(p): p for p in _inputs(lake)[0]}
     universes.build(fresh, days, universes.Rule.from_config({}), glob.glob(lake.bronze_rest_glob("tickers")))
+    defaults = with_defaults({})
+    minute = {partition_date(p): p for p in _inputs(lake)[1]}
+    MinuteStore(fresh).update(minute, Membership.read(fresh, defaults["qlib_minute_universe"], defaults["qlib_minute_symbols"]))
     return store_files(fresh)
 
 
