@@ -33,13 +33,14 @@ def _normalise(obj):
 def lake_digest(lake: Path) -> dict[str, str]:
     """sha256 of every data and metadata file under the lake; JSON without its run-dependent
     fields. ``.quantmini/`` is run state (the run lock naming its process, the API rate-limit
-    window), not data; so are the Qlib store's lock and its record of input file stamps."""
+    window), not data; so are the Qlib stores' lock and their records of input file stamps (the daily,
+    minute and universe ``state.json``)."""
     out = {}
     for p in sorted(lake.rglob("*")):
         rel = p.relative_to(lake).as_posix()
         if not p.is_file() or p.name == ".lock" or p.relative_to(lake).parts[0] == ".quantmini":
             continue
-        if rel in ("gold/qlib/.quantmini/lock", "gold/qlib/.quantmini/state.json", "gold/qlib/.quantmini/universes/state.json"):
+        if rel.startswith("gold/qlib/.quantmini/") and p.name in ("lock", "state.json"):  # the stores' input stamps
             continue
         if rel.startswith("metadata/report/"):  # the report's plots draw run times: views, not data
             continue

@@ -271,7 +271,9 @@ class MinuteStore:
     def _finish(self, days, plan, stamps, ends, res: MinuteResult) -> MinuteResult:
         calendar = [m for d in days for m in session_minutes(dt.date.fromisoformat(d))]
         text = "".join(f"{m}\n" for m in calendar)
-        if not (self.calendar_path.exists() and self.calendar_path.read_text() == text):
+        if not calendar:  # no minutes: no 1min calendar (Qlib would offer an empty frequency)
+            self.calendar_path.unlink(missing_ok=True)
+        elif not (self.calendar_path.exists() and self.calendar_path.read_text() == text):
             atomic.write_text(self.calendar_path, text)
         self._save_state(days, plan, stamps, ends)
         self.journal.unlink(missing_ok=True)
