@@ -76,6 +76,7 @@ bench: setup
 	$(BIN)/python bench/silver_lookup.py
 	$(BIN)/python bench/silver_queries.py
 	$(BIN)/python bench/qlib_store.py --symbols 10000 --sessions 500
+	$(BIN)/python bench/qlib_minute.py --repeat 3
 	$(BIN)/python bench/gold_enrich.py --repeat 7
 	$(BIN)/python bench/backfill.py --sessions 252
 	$(BIN)/python bench/backfill.py --sessions 5033 --end 2024-12-31
