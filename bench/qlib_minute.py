@@ -6,7 +6,7 @@ Setup (not timed): the sandbox market's full-scale stocks_minute (~3.3 M bars a 
 12,000 tickers) for every session of the month is written as bronze Parquet, and the daily
 Qlib store (the factors) is built from its stocks_daily.
 
-Timed, each in a fresh process (``ru_maxrss`` of that process is its peak RSS):
+Timed, each in a fresh process (its ``VmHWM`` is its peak RSS):
 
 - ``bulk``: ``MinuteStore.update`` on an empty minute store with the month's sessions;
 - ``baseline``: the same bytes by plain pyarrow + numpy, Qlib ``dump_bin.py``'s way: every
@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -154,7 +153,10 @@ def child_main(spec: str) -> None:
         out = child_bulk(info, Path(args[1]), args[2], args[3])
     else:
         out = child_baseline(info, Path(args[1]), args[2], args[3], Path(args[4]))
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process image's own high-water mark (ru_maxrss would carry the forking
+    # parent's, which holds the generated month, across the exec)
+    hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    out["peak_rss_mb"] = int(hwm.split()[1]) / 1024
     print(json.dumps(out))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import subprocess
 import sys
 
@@ -184,4 +183,3 @@ def test_a_store_without_the_universe_file_is_refused_naming_it(full):
     with pytest.raises(MinuteStoreError, match="qlib_minute_symbols"):
         Membership.read(full, None, ["../etc"])
     assert set(FIELDS) == {"open", "high", "low", "close", "volume", "factor"}
-    shutil.rmtree(full / "nothing", ignore_errors=True)

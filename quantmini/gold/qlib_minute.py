@@ -371,11 +371,24 @@ def _day_bars(path: str, day: dt.date, symbols: set[str]):
     """(instrument, minute index in the session, raw values) of one bronze minute day's
     regular-session bars of ``symbols``, each instrument's minutes in order."""
     open_ns, close_ns = regular_session_bounds(day)
-    t = pq.read_table(path, columns=["ticker", "window_start", "open", "high", "low", "close", "volume"],
-                      use_threads=False)
-    ts = pc.cast(t["window_start"], pa.int64())
-    t = t.filter(pc.and_(pc.greater_equal(ts, open_ns), pc.less(ts, close_ns)))
-    if not t.num_rows:
+    # Row group by row group, keeping only the wanted bars: memory follows what is kept
+    # (the universe's bars), not the day's file (every ticker's extended hours).
+    parts, named = [], {}
+    source = pq.ParquetFile(path)
+    for batch in source.iter_batches(batch_size=65536, use_threads=False,
+                                     columns=["ticker", "window_start", "open", "high", "low", "close", "volume"]):
+        for ticker in pc.unique(batch.column("ticker")).to_pylist():
+            if ticker not in named:
+                named[ticker] = qlib_symbol(ticker) in symbols
+        wanted = [t for t in pc.unique(batch.column("ticker")).to_pylist() if named[t]]
+        if not wanted:
+            continue
+        ts = pc.cast(batch.column("window_start"), pa.int64())
+        mask = pc.and_(pc.and_(pc.greater_equal(ts, open_ns), pc.less(ts, close_ns)),
+                       pc.is_in(batch.column("ticker"), pa.array(wanted)))
+        parts.append(batch.filter(mask))
+    t = pa.Table.from_batches(parts) if parts else None
+    if t is None or not t.num_rows:
         return
     enc = pc.dictionary_encode(t["ticker"]).combine_chunks()
     names = np.array([qlib_symbol(x) for x in enc.dictionary.to_pylist()], dtype=object)
