@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -108,8 +109,15 @@ def rank(window: list[str], candidates_from: str) -> pl.DataFrame:
     """Every name with a bar on ``candidates_from`` (the last day of the window), by its
     summed dollar volume over the ``window`` days, highest first, ties to the lower ticker."""
     last = day_dollar_volume(candidates_from).select("ticker").unique()
-    frames = [day_dollar_volume(p) for p in window]
-    total = pl.concat(frames).group_by("ticker").agg(pl.col("dollar_volume").sum())
+    frames = [day_dollar_volume(p).with_columns(pl.lit(i).alias("_day")) for i, p in enumerate(window)]
+    # Summed in one fixed order (ticker, then day) with numpy: a parallel group-by sum adds in
+    # an order that varies run to run, and its last bits (and so ties and the cache's bytes) too.
+    both = pl.concat(frames).sort(["ticker", "_day"])
+    tickers, values = both["ticker"].to_numpy(), both["dollar_volume"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, tickers[1:] != tickers[:-1]]) if len(tickers) else np.array([], dtype=int)
+    total = pl.DataFrame({"ticker": tickers[starts].tolist(),
+                          "dollar_volume": np.add.reduceat(values, starts) if len(starts) else np.array([], float)},
+                         schema={"ticker": pl.String, "dollar_volume": pl.Float64})
     ranked = last.join(total, on="ticker", how="left").with_columns(pl.col("dollar_volume").fill_null(0.0))
     return ranked.sort(["dollar_volume", "ticker"], descending=[True, False])
 
