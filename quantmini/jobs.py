@@ -310,7 +310,8 @@ def gold_qlib_stocks_minute(lake_root: str, minute: list[str], universe: str, sy
     lake = Lake(lake_root)
     if history:
         minute = held_history(lake, "stocks_minute", minute)
-    daily = set(QlibStore(lake.qlib_root()).calendar())
+    daily_store = QlibStore(lake.qlib_root())
+    daily = set(daily_store.calendar())
     days = {session_of(p).isoformat(): p for p in minute}
     waiting = sorted(d for d in days if d not in daily)
     with recorded(lake, "gold", "stocks_minute_qlib", max(days, default=str(dt.date.today()))) as result:
@@ -318,7 +319,7 @@ def gold_qlib_stocks_minute(lake_root: str, minute: list[str], universe: str, sy
             log.warning("%d stocks_minute sessions wait for their stocks_daily in the daily store (their factors): %s",
                         len(waiting), ", ".join(waiting[:5]) + (" ..." if len(waiting) > 5 else ""))
         store = MinuteStore(lake.qlib_root())
-        with QlibStore(lake.qlib_root()).locked():
+        with daily_store.locked():
             res = store.update({d: p for d, p in days.items() if d in daily},
                                Membership.read(lake.qlib_root(), universe or None, symbols))
         if res.symbols_rewritten:

@@ -162,8 +162,7 @@ class MinuteStore:
 
     # -- what each symbol's files are a function of --------------------------------------------
     @staticmethod
-    def _plan(days: list[str], membership: Membership, factors: DailyFactors,
-              stamps: dict[str, list]) -> dict[str, list[tuple[str, float]]]:
+    def _plan(days: list[str], membership: Membership, factors: DailyFactors) -> dict[str, list[tuple[str, float]]]:
         """Per symbol, its stored sessions with their factor (NaN-safe) in order."""
         out: dict[str, list[tuple[str, float]]] = {}
         for day in days:
@@ -189,7 +188,7 @@ class MinuteStore:
             raise MinuteStoreError(f"stocks_minute sessions {missing[:3]} are not in the daily store's calendar: "
                                    "update the daily store first")
         stamps = {d: _stamp(minute_days[d]) for d in days}
-        plan = self._plan(days, membership, factors, stamps)
+        plan = self._plan(days, membership, factors)
         state = json.loads(self.state_path.read_text()) if self.state_path.exists() else None
         if self.journal.exists():
             state = self._recover(state)
@@ -377,10 +376,11 @@ def _day_bars(path: str, day: dt.date, symbols: set[str]):
     source = pq.ParquetFile(path)
     for batch in source.iter_batches(batch_size=65536, use_threads=False,
                                      columns=["ticker", "window_start", "open", "high", "low", "close", "volume"]):
-        for ticker in pc.unique(batch.column("ticker")).to_pylist():
+        present = pc.unique(batch.column("ticker")).to_pylist()
+        for ticker in present:
             if ticker not in named:
                 named[ticker] = qlib_symbol(ticker) in symbols
-        wanted = [t for t in pc.unique(batch.column("ticker")).to_pylist() if named[t]]
+        wanted = [t for t in present if named[t]]
         if not wanted:
             continue
         ts = pc.cast(batch.column("window_start"), pa.int64())

@@ -108,8 +108,9 @@ def day_dollar_volume(path: str) -> pl.DataFrame:
 def rank(window: list[str], candidates_from: str) -> pl.DataFrame:
     """Every name with a bar on ``candidates_from`` (the last day of the window), by its
     summed dollar volume over the ``window`` days, highest first, ties to the lower ticker."""
-    last = day_dollar_volume(candidates_from).select("ticker").unique()
     frames = [day_dollar_volume(p).with_columns(pl.lit(i).alias("_day")) for i, p in enumerate(window)]
+    last = (frames[window.index(candidates_from)] if candidates_from in window
+            else day_dollar_volume(candidates_from)).select("ticker").unique()
     # Summed in one fixed order (ticker, then day) with numpy: a parallel group-by sum adds in
     # an order that varies run to run, and its last bits (and so ties and the cache's bytes) too.
     both = pl.concat(frames).sort(["ticker", "_day"])
