@@ -332,10 +332,12 @@ def gold_qlib_stocks_minute(lake_root: str, minute: list[str], universe: str, sy
 
 
 @job
-def gold_qlib_universes(lake_root: str, bronze: list[str], tickers: list[str], sizes: list[int], lookback: int,
-                        min_sessions: int, types: list[str], output: str, log_file: str, history: bool = False) -> None:
+def gold_qlib_universes(lake_root: str, bronze: list[str], tickers: list[str], rule: dict, output: str,
+                        log_file: str, history: bool = False) -> None:
     """The point-in-time universes (``instruments/liquid<N>.txt``, quantmini.gold.universes)
-    from the bronze stocks_daily days the store was built from and the reference tickers."""
+    from the bronze stocks_daily days the store was built from and the reference tickers.
+    ``rule`` holds the rule's fields by name (sizes, lookback, min_sessions, types): one
+    parameter, so that the rule's run block stays a single call."""
     import json
 
     from .gold import universes
@@ -345,7 +347,8 @@ def gold_qlib_universes(lake_root: str, bronze: list[str], tickers: list[str], s
     if history:
         bronze = held_history(lake, "stocks_daily", bronze)
     days = {session_of(p).isoformat(): p for p in bronze}
-    rule = universes.Rule(sizes=tuple(sizes), lookback=lookback, min_sessions=min_sessions, types=tuple(types))
+    rule = universes.Rule(sizes=tuple(rule["sizes"]), lookback=int(rule["lookback"]),
+                          min_sessions=int(rule["min_sessions"]), types=tuple(rule["types"]))
     with recorded(lake, "gold", "qlib_universes", max(days, default=str(dt.date.today()))) as result:
         res = universes.build(lake.qlib_root(), days, rule, tickers)
         if res.type_filter is None:

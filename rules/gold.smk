@@ -41,20 +41,19 @@ rule gold_qlib_universes:
         mem_mb=1000,
     params:
         lake=lake_root,
-        sizes=config["qlib_universes"],
-        lookback=config["qlib_universe_lookback_sessions"],
-        min_sessions=config["qlib_universe_min_sessions"],
-        types=config["qlib_universe_types"],
+        rule={
+            "sizes": config["qlib_universes"],
+            "lookback": config["qlib_universe_lookback_sessions"],
+            "min_sessions": config["qlib_universe_min_sessions"],
+            "types": config["qlib_universe_types"],
+        },
         history=history_on_disk,
     run:
         jobs.gold_qlib_universes(
             lake_root=params.lake,
             bronze=list(input.bronze),
             tickers=list(input.tickers),
-            sizes=params.sizes,
-            lookback=params.lookback,
-            min_sessions=params.min_sessions,
-            types=params.types,
+            rule=params.rule,
             output=output[0],
             log_file=log[0],
             history=params.history,
