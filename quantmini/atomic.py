@@ -14,6 +14,8 @@ from pathlib import Path
 from glob import escape as glob_escape
 from typing import Iterator
 
+from .faults import check_disk
+
 TMP_PREFIX = ".tmp-"
 
 
@@ -44,6 +46,7 @@ def atomic_path(final: Path | str, durable: bool = True) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        check_disk(tmp)
         if durable:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())

@@ -4,6 +4,7 @@ OOM kill would. Unset in normal runs, where each check is one dictionary lookup.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -17,3 +18,13 @@ POINTS = ("landing.downloaded", "bronze.mid_write", "qlib.mid_update", "qlib_min
 def crash_point(name: str) -> None:
     if os.environ.get(ENV) == name:
         os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+#: ``QUANTMINI_DISK_FULL=1``: every file the lake's writers put in place fails with ENOSPC,
+#: as on a full disk (the soak's full-disk night; a loop-mounted filesystem needs root).
+DISK_FULL_ENV = "QUANTMINI_DISK_FULL"
+
+
+def check_disk(path) -> None:
+    if os.environ.get(DISK_FULL_ENV) == "1":
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))

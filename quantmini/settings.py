@@ -180,10 +180,14 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
 
 
 def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
-    """The ``candidates`` whose landing or bronze record of any dataset says pending or failed."""
+    """The ``candidates`` whose landing or bronze record of any dataset says pending or
+    failed, or that have no record at all after the dataset's first held session: the
+    nights a run never reached them (the machine was off, the run was killed before its
+    downloads), which a nightly run with ``days_back=1`` would otherwise leave behind."""
     import json
     import os
 
+    first = {ds: first_record(lake, "landing", ds) for ds in datasets}
     out = []
     for day in candidates:
         for ds in datasets:
@@ -196,10 +200,30 @@ def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
                             statuses.append(json.load(fh).get("status"))
                     except (OSError, ValueError):
                         statuses.append("failed")
-            if any(s in ("pending", "failed") for s in statuses):
+            never_reached = not statuses and first[ds] is not None and first[ds] < day.isoformat()
+            if never_reached or any(s in ("pending", "failed") for s in statuses):
                 out.append(day)
                 break
     return out
+
+
+def first_record(lake: Lake, layer: str, dataset: str) -> str | None:
+    """The earliest session with a ``layer`` record of ``dataset`` (None when none): the
+    first year folder, its first month, its first file; a few directory listings whatever
+    the history held."""
+    import os
+
+    folder = os.path.join(lake.metadata_root(), layer, dataset)
+    for _ in range(2):  # year, then month
+        try:
+            subs = sorted(d for d in os.listdir(folder) if d.isdigit() and os.path.isdir(os.path.join(folder, d)))
+        except FileNotFoundError:
+            return None
+        if not subs:
+            return None
+        folder = os.path.join(folder, subs[0])
+    names = sorted(n[:10] for n in os.listdir(folder) if n.endswith(".json") and len(n) == 15)
+    return names[0] if names else None
 
 
 def without_iri_grammars() -> None:
@@ -285,4 +309,18 @@ def coerce_booleans(config: dict, schema: dict) -> dict:
             config[key] = bool(value)
         elif isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
             config[key] = BOOLEAN_WORDS[value.strip().lower()]
+    coerce_integer_lists(config, schema)
+    return config
+
+
+def coerce_integer_lists(config: dict, schema: dict) -> dict:
+    """``--config qlib_universes=[500,1000]`` arrives as ``['500', '1000']`` (Snakemake reads
+    a bracketed list's items as strings): for every key the schema types as an array of
+    integers, items that are whole numbers in decimal become integers. Anything else is left
+    for the schema to refuse, naming the key and the item."""
+    for key, spec in (schema.get("properties") or {}).items():
+        value = config.get(key)
+        if spec.get("type") != "array" or (spec.get("items") or {}).get("type") != "integer" or not isinstance(value, list):
+            continue
+        config[key] = [int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit() else v for v in value]
     return config

@@ -28,6 +28,22 @@ def test_boolean_spellings(word, value):
     assert cfg == {"gold_qlib": value, "silver": value}
 
 
+def test_integer_lists_from_the_command_line_become_integers():
+    """Snakemake reads ``--config qlib_universes=[10,20]`` as ['10', '20'] (found by the soak,
+    which sets its universes this way): the schema's integer arrays take them as numbers, and
+    an item that is not one is left for the schema to refuse."""
+    from quantmini import workflow_config
+
+    cfg = settings.coerce_booleans({"qlib_universes": ["10", "20"], "datasets": ["stocks_daily"]}, SCHEMA)
+    assert cfg == {"qlib_universes": [10, 20], "datasets": ["stocks_daily"]}
+    assert settings.coerce_integer_lists({"qlib_universes": ["ten"]}, SCHEMA) == {"qlib_universes": ["ten"]}
+    with pytest.raises(settings.ConfigError, match="qlib_universes"):
+        workflow_config.for_workflow({"qlib_universes": ["ten"], "date": "2024-06-14"})
+    plan = workflow_config.for_workflow(cfg := {"qlib_universes": ["10", "20"], "qlib_minute_universe": "liquid20",
+                                                "date": "2024-06-14"})
+    assert cfg["qlib_universes"] == [10, 20] and plan.sessions == ("2024-06-14",)
+
+
 def test_a_word_that_is_not_a_boolean_is_refused_naming_the_key(tmp_path, sandbox):
     assert settings.coerce_booleans({"gold_qlib": "maybe"}, SCHEMA) == {"gold_qlib": "maybe"}
     proc = run_workflow(tmp_path, sandbox, "-n", config={"date": "2024-06-14", "gold_qlib": "maybe"}, check=False)

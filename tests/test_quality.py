@@ -130,14 +130,37 @@ def _write_sidecar(lake: Lake, layer: str, dataset: str, date: str, status: str)
 
 def test_nightly_run_catches_up_pending_and_failed_sessions(tmp_path):
     lake = Lake(str(tmp_path / "lake"))
-    _write_sidecar(lake, "landing", "options_daily", "2024-06-12", "pending")
+    for day in ("2024-06-11", "2024-06-12", "2024-06-13", "2024-06-14"):  # every session held ...
+        for ds in ("stocks_daily", "options_daily"):
+            _write_sidecar(lake, "landing", ds, day, "success")
+    _write_sidecar(lake, "landing", "options_daily", "2024-06-12", "pending")  # ... but these two
     _write_sidecar(lake, "bronze", "stocks_daily", "2024-06-13", "failed")
-    _write_sidecar(lake, "landing", "stocks_daily", "2024-06-13", "success")
     _write_sidecar(lake, "landing", "stocks_daily", "2024-06-05", "pending")  # beyond the catch-up window
     now = dt.datetime(2024, 6, 18, 16, 0, tzinfo=UTC)  # Tuesday noon New York: Monday 06-17 is due
-    cfg = {"lake_root": lake.root, "rest_datasets": []}
+    cfg = {"lake_root": lake.root, "rest_datasets": [], "datasets": ["stocks_daily", "options_daily"]}
     plan = settings.resolve(cfg, today=now)
     assert plan.sessions == ("2024-06-12", "2024-06-13", "2024-06-17")
     assert settings.resolve({**cfg, "catchup_sessions": 0}, today=now).sessions == ("2024-06-17",)
     # an explicit date is exactly that date
     assert settings.resolve({**cfg, "date": "2024-06-17"}, today=now).sessions == ("2024-06-17",)
+
+
+def test_nightly_run_catches_up_sessions_no_run_reached(tmp_path):
+    """Found by the soak: a night the machine was off (or a run killed before its first
+    download) left its session without any record, and the next nightly run (days_back=1)
+    never asked for it. Sessions after the dataset's first held one, in the catch-up window,
+    without a record are now caught up; before the first held one they are history the
+    user never asked for (a new lake's first night is one session)."""
+    lake = Lake(str(tmp_path / "lake"))
+    _write_sidecar(lake, "landing", "stocks_daily", "2024-06-11", "success")
+    _write_sidecar(lake, "bronze", "stocks_daily", "2024-06-11", "success")
+    _write_sidecar(lake, "landing", "stocks_daily", "2024-06-14", "success")  # 06-12, 06-13 never reached
+    _write_sidecar(lake, "bronze", "stocks_daily", "2024-06-14", "success")
+    now = dt.datetime(2024, 6, 18, 16, 0, tzinfo=UTC)
+    cfg = {"lake_root": lake.root, "rest_datasets": [], "datasets": ["stocks_daily"]}
+    assert settings.resolve(cfg, today=now).sessions == ("2024-06-12", "2024-06-13", "2024-06-17")
+    assert settings.first_record(lake, "landing", "stocks_daily") == "2024-06-11"
+    assert settings.first_record(lake, "landing", "options_daily") is None
+    # a new lake: its first night is its one session, nothing before it
+    empty = {**cfg, "lake_root": str(tmp_path / "new")}
+    assert settings.resolve(empty, today=now).sessions == ("2024-06-17",)

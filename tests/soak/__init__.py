@@ -1,0 +1,1 @@
+"""The soak harness (``make soak``): months of nightly runs under random faults."""
