@@ -281,10 +281,16 @@ class Soak:
         n = len(s.sessions)
         clock = s.run_time(n - 1).isoformat()
         proc = subprocess.run([str(where / "scripts" / "daily_update.sh"), "--profile", "profiles/demo", "--",
-                               *self.config({"start": s.sessions[0], "end": s.sessions[-1]})],
+                               *self.config({"start": s.sessions[0], "end": s.sessions[-1],
+                                             "pull_date": clock_date(s, n - 1)})],
                               cwd=where, env=self.env(clock), capture_output=True, text=True)
         (self.root / "clean.log").write_text(proc.stdout + proc.stderr)
         return where
+
+
+def clock_date(s: Schedule, night: int) -> str:
+    """The New York calendar date of a night's clock: the reconcile run's pull date."""
+    return s.run_time(night).astimezone(sched_mod.NEW_YORK).date().isoformat()
 
 
 def growth(work: Path) -> dict:
@@ -299,8 +305,21 @@ def growth(work: Path) -> dict:
             "lake": measure(lake)}
 
 
+#: what the lake holds that is about the runs, not the data: compared by the fields that are data
+REST_HISTORY = ("bronze/splits/", "bronze/dividends/", "metadata/bronze/splits/", "metadata/bronze/dividends/",
+                "metadata/silver/",
+                # the store-level jobs' records: one per night's update, the clean build's one
+                "metadata/gold/stocks_daily_qlib/", "metadata/gold/stocks_minute_qlib/",
+                "metadata/gold/qlib_universes/", "metadata/gold/qlib_fundamentals/")
+PULL_PROVENANCE = ("pulled_at", "source_pull_date")
+
+
 def data_digest(lake: Path) -> dict[str, str]:
-    """sha256 of every data file; sidecars by status and records; run state and views aside."""
+    """sha256 of every data file; sidecars by status and records, watermarks by date;
+    Parquet files of REST pulls and silver without when they were pulled; run state and
+    views of the runs (reports, quality checks, the job summary) aside."""
+    import pyarrow.parquet as pq
+
     out = {}
     for p in sorted(lake.rglob("*")):
         rel = p.relative_to(lake).as_posix()
@@ -308,14 +327,36 @@ def data_digest(lake: Path) -> dict[str, str]:
             continue
         if rel.startswith("gold/qlib/.quantmini/") and p.name in ("lock", "state.json"):
             continue
+        if rel.startswith(("metadata/quality/", "metadata/summary")):
+            continue  # the checks of the last run, and the run summary: views of the runs, not data
         if rel.startswith("metadata/") and p.suffix == ".json":
             doc = json.loads(p.read_bytes())
-            if isinstance(doc, dict) and "status" in doc:
+            if p.name == "watermark.json":
+                out[rel] = f"watermark {doc.get('date')}"
+            elif isinstance(doc, dict) and "status" in doc:
                 out[rel] = f"{doc.get('status')} records={doc.get('records')}"
-                continue
-            if rel.startswith("metadata/quality/") or rel.startswith("metadata/summary"):
-                continue  # the checks of the last run, and the run summary: views of the runs, not data
+            else:
+                out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+            continue
+        if rel.startswith(("bronze/splits/", "bronze/dividends/", "silver/")) and p.suffix == ".parquet":
+            table = pq.read_table(p)
+            table = table.drop_columns([c for c in PULL_PROVENANCE if c in table.column_names])
+            out[rel] = hashlib.sha256(table.to_pandas().to_csv(index=False).encode()).hexdigest()
+            continue
         out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def lake_differences(soak: dict[str, str], clean: dict[str, str]) -> list[str]:
+    """Files whose digests differ, or that one lake holds and the other does not; the soak's
+    older REST pulls (one per night, the clean build has the last night's) and the records of
+    its nightly store updates are its history (their watermarks are compared)."""
+    out = []
+    for k in sorted(set(soak) | set(clean)):
+        if k not in clean and k.startswith(REST_HISTORY):
+            continue
+        if soak.get(k) != clean.get(k):
+            out.append(k)
     return out
 
 
@@ -374,7 +415,7 @@ def main(argv=None) -> int:
             failures.append(f"reconcile run: exit {code}")
         clean = soak.clean_build(s)
         mine, theirs = data_digest(soak.work / "quantlake"), data_digest(clean / "quantlake")
-        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        differ = lake_differences(mine, theirs)
         verdict = "lake equals a clean build" if not differ else f"lake differs from a clean build in {len(differ)} files"
         if differ:
             failures.append(verdict + ": " + ", ".join(differ[:10]))
@@ -384,7 +425,8 @@ def main(argv=None) -> int:
         outside = sorted(x.name for x in soak.work.iterdir() if x.name not in (*CHECKOUT, "quantlake", "logs", ".snakemake"))
         if outside:
             failures.append(f"files outside the lake: {outside}")
-        gaps = subprocess.run([str(BIN / "quantmini"), "gaps", "--json", "--profile", "profiles/demo"],
+        gaps = subprocess.run([str(BIN / "quantmini"), "gaps", "--json", "--profile", "profiles/demo",
+                               "--datasets", *sched_mod.DATASETS],
                               cwd=soak.work, env=soak.env(s.run_time(len(sessions) - 1).isoformat()),
                               capture_output=True, text=True)
         listed = set()

@@ -170,7 +170,9 @@ def _draw(rng, sched: Schedule, night: int, kind: str, busy: dict, machine: set)
             return None
         machine.update(range(night, night + span + (kind == "clock_forward")))
         if kind == "sigkill":
-            return Event(night, kind, detail=(("after_s", round(rng.uniform(1.0, 12.0), 1)),))
+            # within a night's first seconds: a night takes 5 s or more here, so the kill lands
+            # mid-run (a later one would find the run finished, and the night's code not KILLED)
+            return Event(night, kind, detail=(("after_s", round(rng.uniform(0.5, 4.0), 1)),))
         if kind == "crash_point":
             return Event(night, kind, detail=(("point", rng.choice(CRASH_POINTS)),))
         if kind in ("clock_forward", "clock_back"):
