@@ -67,6 +67,16 @@ if [ -n "$(ls -A .snakemake/locks 2>/dev/null)" ]; then
   "$snakemake_bin" --profile "$profile" --unlock >/dev/null 2>&1 || true
 fi
 
+# One run log here and one in .snakemake/log per night: keep the newest QUANTMINI_KEEP_RUN_LOGS
+# (default 90) of each, so that years of nights do not grow them without bound (the soak
+# measures it). The lake's own records (sidecars, job logs) are one per partition, not per run.
+keep="${QUANTMINI_KEEP_RUN_LOGS:-90}"
+case "$keep" in ''|*[!0-9]*) echo "daily_update.sh: QUANTMINI_KEEP_RUN_LOGS must be a whole number, got '$keep'" >&2; exit 2 ;; esac
+for dir in logs/runs .snakemake/log; do
+  [ -d "$dir" ] || continue
+  ls -1t "$dir" 2>/dev/null | { grep -E '\.log$' || true; } | tail -n +"$((keep + 1))" | while read -r old; do rm -f "$dir/$old"; done
+done
+
 echo "daily_update.sh: profile $profile, config ${config[*]:-(defaults)}, log $log" >&2
 args=(--profile "$profile")
 if [ ${#config[@]} -gt 0 ]; then args+=(--config "${config[@]}"); fi

@@ -163,6 +163,40 @@ def test_cron_wrapper_clears_a_stale_snakemake_lock(tmp_path):
     assert not any(locks.iterdir())
 
 
+def test_cron_wrapper_keeps_the_newest_run_logs_only(tmp_path):
+    """Found by the soak: logs/runs and .snakemake/log gain a file every night, forever. The
+    wrapper keeps the newest QUANTMINI_KEEP_RUN_LOGS of each (oldest removed first); other
+    files there are left alone; a bad value is refused before anything is removed."""
+    import os
+    import shutil
+
+    for item in ("Snakefile", "rules", "scripts", "config", "profiles", "report", "envs"):
+        src = REPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    runs, smk = tmp_path / "logs" / "runs", tmp_path / ".snakemake" / "log"
+    for folder in (runs, smk):
+        folder.mkdir(parents=True)
+        for i in range(6):
+            f = folder / f"2024010{i}T000000Z.log"
+            f.write_text("x")
+            os.utime(f, (1_700_000_000 + i, 1_700_000_000 + i))
+    (runs / "notes.txt").write_text("kept")
+    env = workflow_env({"QUANTLAKE_ROOT": str(tmp_path / "lake"), "QUANTMINI_KEEP_RUN_LOGS": "abc"})
+    wrapper = str(tmp_path / "scripts" / "daily_update.sh")
+    proc = subprocess.run([wrapper, "--date", "2024-06-14", "--", "-n"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and "QUANTMINI_KEEP_RUN_LOGS must be a whole number, got 'abc'" in proc.stderr
+    assert len(list(smk.iterdir())) == 6
+    env["QUANTMINI_KEEP_RUN_LOGS"] = "3"
+    proc = subprocess.run([wrapper, "--date", "2024-06-14", "--", "-n"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the three newest old ones were kept before this run added its own log
+    assert sorted(p.name for p in smk.iterdir() if p.name.startswith("2024"))[-3:] == \
+        ["20240103T000000Z.log", "20240104T000000Z.log", "20240105T000000Z.log"]
+    assert not (smk / "20240100T000000Z.log").exists() and not (runs / "20240102T000000Z.log").exists()
+    assert (runs / "notes.txt").read_text() == "kept"
+    assert len([p for p in runs.iterdir() if p.suffix == ".log"]) == 4  # three kept + this run's
+
+
 def test_cron_wrapper_rejects_unknown_argument():
     proc = subprocess.run([str(REPO / "scripts" / "daily_update.sh"), "--dayz", "3"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown argument '--dayz'" in proc.stderr

@@ -36,6 +36,7 @@ CHECKOUT = ("Snakefile", "rules", "scripts", "config", "profiles", "envs", "repo
 #: distinctive credentials: the secret check searches every file for them
 S3_KEY, S3_SECRET, API_KEY = "QMSOAKS3ACCESSKEY0C1D", "qm-soak-s3-secret-8e2f7a61", "qm-soak-api-key-4b9d2c7e"
 PHANTOM = "ZZPHANTOMQ"
+KEEP_RUN_LOGS = 30  # the wrapper's run-log retention, below the soak's nights so that it is exercised
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Soak:
     def env(self, clock: str, extra: dict | None = None) -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("QUANTMINI_", "QUANTLAKE_"))}
         env.update(MASSIVE_S3_ACCESS_KEY=S3_KEY, MASSIVE_S3_SECRET_KEY=S3_SECRET, MASSIVE_API_KEY=API_KEY,
-                   QUANTMINI_NOW=clock, PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", **(extra or {}))
+                   QUANTMINI_NOW=clock, QUANTMINI_KEEP_RUN_LOGS=str(KEEP_RUN_LOGS), PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", **(extra or {}))
         return env
 
     def wrapper(self, where: Path, clock: str, args: list[str], env: dict | None = None) -> subprocess.Popen:
@@ -300,7 +301,8 @@ def growth(work: Path) -> dict:
         return len(files), sum(p.stat().st_size for p in files)
 
     lake = work / "quantlake"
-    return {"logs": measure(work / "logs"), "sidecars": measure(lake / "metadata", "*.json"),
+    return {"logs": measure(work / "logs"), "run_logs": measure(work / "logs" / "runs", "*.log"),
+            "snakemake_logs": measure(work / ".snakemake" / "log", "*.log"), "sidecars": measure(lake / "metadata", "*.json"),
             "markers": measure(lake, ".*"), "snakemake": measure(work / ".snakemake"),
             "lake": measure(lake)}
 
@@ -419,6 +421,10 @@ def main(argv=None) -> int:
         verdict = "lake equals a clean build" if not differ else f"lake differs from a clean build in {len(differ)} files"
         if differ:
             failures.append(verdict + ": " + ", ".join(differ[:10]))
+        last = nights[-1].growth if nights else {}
+        for key in ("run_logs", "snakemake_logs"):
+            if last.get(key, (0, 0))[0] > KEEP_RUN_LOGS + 1:
+                failures.append(f"{key}: {last[key][0]} files after {len(nights)} nights, more than the {KEEP_RUN_LOGS} kept")
         hits = secrets_found(soak.root / "night")
         if hits:
             failures.append("secrets: " + "; ".join(hits[:5]))
