@@ -68,7 +68,7 @@ def load(profile: str | None = None, overrides: list[str] | None = None) -> dict
         except ValueError as exc:
             raise ProfileError(f"--config: {exc}") from None
     schema = settings.load_schema()
-    settings.coerce_booleans(config, schema)
+    settings.coerce_command_line(config, schema)
     problem = settings.schema_error(config, schema)  # the same check, and line, as the workflow's
     if problem:
         raise ProfileError(problem)

@@ -187,6 +187,8 @@ def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
     import json
     import os
 
+    if not candidates:
+        return []
     first = {ds: first_record(lake, "landing", ds) for ds in datasets}
     out = []
     for day in candidates:
@@ -309,8 +311,13 @@ def coerce_booleans(config: dict, schema: dict) -> dict:
             config[key] = bool(value)
         elif isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
             config[key] = BOOLEAN_WORDS[value.strip().lower()]
-    coerce_integer_lists(config, schema)
     return config
+
+
+def coerce_command_line(config: dict, schema: dict) -> dict:
+    """What ``--config key=value`` gives as strings, as the schema types it: booleans and
+    integer lists (both before the schema validates, so that its errors name real mistakes)."""
+    return coerce_integer_lists(coerce_booleans(config, schema), schema)
 
 
 def coerce_integer_lists(config: dict, schema: dict) -> dict:

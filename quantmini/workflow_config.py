@@ -23,7 +23,7 @@ def for_workflow(config: dict, today: dt.datetime | None = None) -> settings.Run
     from snakemake.utils import validate
 
     schema = settings.load_schema()
-    settings.coerce_booleans(config, schema)
+    settings.coerce_command_line(config, schema)
     settings.without_iri_grammars()  # before validate imports jsonschema: 2.8 s of every start
     try:
         validate(config, schema=str(settings.SCHEMA_PATH), set_default=True)

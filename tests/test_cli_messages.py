@@ -34,7 +34,7 @@ def test_integer_lists_from_the_command_line_become_integers():
     an item that is not one is left for the schema to refuse."""
     from quantmini import workflow_config
 
-    cfg = settings.coerce_booleans({"qlib_universes": ["10", "20"], "datasets": ["stocks_daily"]}, SCHEMA)
+    cfg = settings.coerce_command_line({"qlib_universes": ["10", "20"], "datasets": ["stocks_daily"]}, SCHEMA)
     assert cfg == {"qlib_universes": [10, 20], "datasets": ["stocks_daily"]}
     assert settings.coerce_integer_lists({"qlib_universes": ["ten"]}, SCHEMA) == {"qlib_universes": ["ten"]}
     with pytest.raises(settings.ConfigError, match="qlib_universes"):
