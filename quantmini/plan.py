@@ -203,6 +203,17 @@ class Planner:
             markers = sorted(set(markers) | {f"{folder}/{date}.{stamp}"})
         return markers
 
+    def bronze_inputs(self, dataset: str, date: str) -> list[str]:
+        """A bronze file's inputs: its landing file, then that file's correction markers.
+
+        The markers are bronze's own inputs too because Snakemake removes a job's output
+        before it runs: when a corrected file's re-download dies (a full disk, a kill), the
+        landing copy is gone while bronze stands, and Snakemake does not rebuild a missing
+        intermediate beside an up-to-date output. A marker newer than bronze still reruns it,
+        and with it the download (found by the soak)."""
+        asset, feed, year, month, _ = FLATFILE_DATASETS[dataset].s3_key(date).split("/")
+        return [self.lake.landing(dataset, date), *self.correction_markers(asset, feed, year, month, date)]
+
     @_memo
     def unpublished(self) -> frozenset:
         """The window's (dataset, session) pairs whose flat file the vendor has not published

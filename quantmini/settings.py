@@ -181,9 +181,12 @@ def resolve_window(config: dict, today: dt.datetime | None = None) -> RunPlan:
 
 def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
     """The ``candidates`` whose landing or bronze record of any dataset says pending or
-    failed, or that have no record at all after the dataset's first held session: the
-    nights a run never reached them (the machine was off, the run was killed before its
-    downloads), which a nightly run with ``days_back=1`` would otherwise leave behind."""
+    failed, that have no record at all after the dataset's first held session (the nights a
+    run never reached them: the machine was off, the run was killed before its downloads),
+    or whose bronze record stands without a landing one (a re-download of a corrected file
+    that died before it could record its failure, e.g. on a full disk: Snakemake removed
+    the landing file, and with bronze present nothing else would fetch it again). A nightly
+    run with ``days_back=1`` would otherwise leave them behind."""
     import json
     import os
 
@@ -193,17 +196,18 @@ def unfinished_sessions(lake: Lake, datasets, candidates) -> list[dt.date]:
     out = []
     for day in candidates:
         for ds in datasets:
-            statuses = []
+            statuses = {}
             for layer in ("landing", "bronze"):
                 path = lake.sidecar(layer, ds, day.isoformat())
                 if os.path.exists(path):
                     try:
                         with open(path) as fh:
-                            statuses.append(json.load(fh).get("status"))
+                            statuses[layer] = json.load(fh).get("status")
                     except (OSError, ValueError):
-                        statuses.append("failed")
+                        statuses[layer] = "failed"
             never_reached = not statuses and first[ds] is not None and first[ds] < day.isoformat()
-            if never_reached or any(s in ("pending", "failed") for s in statuses):
+            lost_landing = "bronze" in statuses and "landing" not in statuses
+            if never_reached or lost_landing or any(s in ("pending", "failed") for s in statuses.values()):
                 out.append(day)
                 break
     return out

@@ -76,7 +76,7 @@ def dataset_for_landing(wildcards):
 
 
 def landing_for_bronze(wildcards):
-    return RUN.lake.landing(wildcards.dataset, date_of(wildcards))
+    return PLAN.bronze_inputs(wildcards.dataset, date_of(wildcards))
 
 
 def correction_markers(wildcards):

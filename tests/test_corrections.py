@@ -196,3 +196,39 @@ def test_a_daily_run_re_checks_the_previous_sessions(tmp_path, sandbox):
     run_workflow(tmp_path, sandbox, config={"date": "2024-06-24"})
     assert "ZZZZZ" not in (tmp_path / "quantlake" / "gold" / "qlib" / "instruments" / "all.txt").read_text()
     assert not (tmp_path / "quantlake" / "gold" / "qlib" / "features" / "zzzzz").exists()
+
+
+def test_a_correction_lost_to_a_full_disk_is_fetched_the_next_night(tmp_path, sandbox):
+    """Found by the soak: the night a corrected file was re-downloaded the disk was full. The
+    landing job failed before it could record anything and Snakemake had removed the landing
+    copy, leaving the old bronze. The next nightly run (the corrected session now outside
+    refresh_days) fetches it again and rebuilds bronze from the corrected file."""
+    client = s3(sandbox)
+    key = "us_stocks_sip/day_aggs_v1/2024/06/2024-06-20.csv.gz"
+    good = client.get_object(Bucket="flatfiles", Key=key)["Body"].read()
+    lake = Lake(str(tmp_path / "quantlake"))
+    run_workflow(tmp_path, sandbox, config={"start": "2024-06-18", "end": "2024-06-21"})
+    bronze = Path(lake.bronze("stocks_daily", "2024-06-20"))
+    try:
+        corrected = _add(good, "ZZZZZ," + ",".join(_first(good)[1:]))
+        client.put_object(Bucket="flatfiles", Key=key, Body=corrected)
+        full = run_workflow(tmp_path, sandbox, config={"date": "2024-06-24"}, env={"QUANTMINI_DISK_FULL": "1"},
+                            check=False)
+        assert full.returncode != 0
+        assert not Path(lake.landing("stocks_daily", "2024-06-20")).exists()
+        assert not Path(lake.sidecar("landing", "stocks_daily", "2024-06-20")).exists()
+        assert "ZZZZZ" not in pq.read_table(bronze).column("ticker").to_pylist()
+        # the next night: no explicit date (the nightly run), the corrected session outside
+        # refresh_days; the session the full disk stopped (06-24) is caught up too
+        run_workflow(tmp_path, sandbox, config={"date": "", "refresh_days": 1},
+                     env={"QUANTMINI_NOW": "2024-06-26T16:30:00+00:00"})
+        assert pq.read_table(bronze).column("ticker").to_pylist().count("ZZZZZ") == 1
+        side = json.loads(Path(lake.sidecar("landing", "stocks_daily", "2024-06-20")).read_text())
+        assert side["status"] == "success"
+        assert side["statistics"]["etag"] == hashlib.md5(corrected).hexdigest()
+        assert Path(lake.bronze("stocks_daily", "2024-06-24")).exists()
+        dry = run_workflow(tmp_path, sandbox, "-n", config={"date": "", "refresh_days": 1},
+                           env={"QUANTMINI_NOW": "2024-06-26T16:30:00+00:00"})
+        assert "Nothing to be done" in dry.stdout + dry.stderr
+    finally:
+        client.put_object(Bucket="flatfiles", Key=key, Body=good)

@@ -164,3 +164,18 @@ def test_nightly_run_catches_up_sessions_no_run_reached(tmp_path):
     # a new lake: its first night is its one session, nothing before it
     empty = {**cfg, "lake_root": str(tmp_path / "new")}
     assert settings.resolve(empty, today=now).sessions == ("2024-06-17",)
+
+
+def test_nightly_run_catches_up_a_landing_file_lost_with_its_record(tmp_path):
+    """Found by the soak: a corrected file's re-download died on a full disk before it could
+    record its failure; Snakemake had removed the landing copy, so bronze stood alone. Such a
+    session (bronze record, no landing record) is caught up like a failed one."""
+    lake = Lake(str(tmp_path / "lake"))
+    for day in ("2024-06-11", "2024-06-12", "2024-06-13", "2024-06-14"):
+        _write_sidecar(lake, "landing", "stocks_daily", day, "success")
+        _write_sidecar(lake, "bronze", "stocks_daily", day, "success")
+    Path(lake.sidecar("landing", "stocks_daily", "2024-06-12")).unlink()
+    now = dt.datetime(2024, 6, 18, 16, 0, tzinfo=UTC)
+    cfg = {"lake_root": lake.root, "rest_datasets": [], "datasets": ["stocks_daily"]}
+    assert settings.resolve(cfg, today=now).sessions == ("2024-06-12", "2024-06-17")
+    assert settings.unfinished_sessions(lake, ["stocks_daily"], [dt.date(2024, 6, 13)]) == []
