@@ -46,9 +46,7 @@ def main() -> int:
     extra = ["--datasets", "stocks_daily,stocks_minute,options_daily,options_minute", "--intraday-days", "5",
              "--cache-dir", args.cache_dir]
     with scratch("qm-bench-nightly-") as work, sandbox(work, args.tickers, HISTORY_START, FIRST_OF_MONTH, *extra) as sb:
-        from quantmini.sandbox.server import DEFAULT_API_KEY
-
-        env = dict(sb.env(), QUANTMINI_NOW=NOW, MASSIVE_API_KEY=os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY))
+        env = dict(sb.env(), QUANTMINI_NOW=NOW)
 
         def smk(workdir: Path, *flags: str, **cfg: str) -> tuple[float, str]:
             config = sb.config(rate_limit_calls="0", **cfg)

@@ -48,8 +48,12 @@ class BenchSandbox:
     started_in: float
 
     def env(self) -> dict[str, str]:
-        """The workflow's environment: sandbox credentials, this venv first on PATH."""
+        """The workflow's environment: sandbox credentials (the REST key the sandbox was
+        started with), this venv first on PATH."""
+        from quantmini.sandbox.server import DEFAULT_API_KEY
+
         return dict(os.environ, MASSIVE_S3_ACCESS_KEY="bench", MASSIVE_S3_SECRET_KEY="bench",
+                    MASSIVE_API_KEY=os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY),
                     PATH=f"{BIN}:{os.environ['PATH']}")
 
     def config(self, **extra: str) -> dict[str, str]:
