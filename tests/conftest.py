@@ -56,6 +56,20 @@ class Sandbox:
 
         requests.delete(self.rest_url + "/_sandbox/faults", timeout=10).raise_for_status()
 
+    def s3_faults(self, *faults: dict) -> dict:
+        """Queue faults on the S3 server (quantmini.sandbox.server.S3Faults)."""
+        return self.post("/_sandbox/s3_faults", {"faults": list(faults)})
+
+    def s3_fault_counts(self) -> dict:
+        import requests
+
+        return requests.get(self.rest_url + "/_sandbox/s3_faults", timeout=10).json()
+
+    def clear_s3_faults(self) -> None:
+        import requests
+
+        requests.delete(self.rest_url + "/_sandbox/s3_faults", timeout=10).raise_for_status()
+
     def rate_limit(self, calls: int, period: float = 60.0) -> dict:
         return self.post(f"/_sandbox/rate_limit?calls={calls}&period={period}")
 
@@ -113,9 +127,11 @@ def sandbox(tmp_path_factory) -> Sandbox:
 def quiet_sandbox(sandbox):
     """No injected faults and no rate limit before and after a test that changes them."""
     sandbox.clear_faults()
+    sandbox.clear_s3_faults()
     sandbox.rate_limit(0)
     yield sandbox
     sandbox.clear_faults()
+    sandbox.clear_s3_faults()
     sandbox.rate_limit(0)
 
 

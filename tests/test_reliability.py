@@ -163,3 +163,43 @@ def test_the_probe_sees_a_real_lock_held_by_another_process(tmp_path):
 
     guard.probe_locks(str(tmp_path))  # tmpfs honours flock: no error
     assert (tmp_path / ".quantmini" / "flock-probe").exists()
+
+
+S3_FAULT_KEY = "us_stocks_sip/day_aggs_v1/2024/06/2024-06-14.csv.gz"
+
+
+def _download(sandbox, monkeypatch, dest: Path) -> int:
+    from quantmini.flatfiles import S3Settings, download
+
+    monkeypatch.setenv("MASSIVE_S3_ACCESS_KEY", S3_KEY)
+    monkeypatch.setenv("MASSIVE_S3_SECRET_KEY", S3_SECRET)
+    return download(S3Settings.from_config({"s3_endpoint": sandbox.s3_endpoint}), S3_FAULT_KEY, dest)
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "truncate", "reset", "slow"])
+def test_a_flat_file_download_survives_s3_errors_and_dropped_connections(tmp_path, quiet_sandbox, monkeypatch, kind):
+    """Two faults in a row on the file (S3 InternalError or SlowDown, a body cut short, a
+    connection reset half-way through, a slow answer): the landing download retries (botocore's
+    standard mode, s3transfer's re-reads) and lands the same bytes, nothing else."""
+    clean = tmp_path / "clean" / "file.csv.gz"
+    _download(quiet_sandbox, monkeypatch, clean)
+    quiet_sandbox.s3_faults({"kind": kind, "count": 2, "delay": 1, "path": f"/flatfiles/{S3_FAULT_KEY}"})
+    got = tmp_path / "faulted" / "file.csv.gz"
+    assert _download(quiet_sandbox, monkeypatch, got) == clean.stat().st_size
+    assert got.read_bytes() == clean.read_bytes()
+    assert quiet_sandbox.s3_fault_counts() == {"queued": 0, "fired": {kind: 2}}
+    assert sorted(p.name for p in got.parent.iterdir()) == ["file.csv.gz"]
+
+
+@pytest.mark.parametrize("kind,words", [("403", "access denied"), ("500", "S3 error 500")])
+def test_a_flat_file_s3_keeps_refusing_fails_in_one_line_and_lands_nothing(tmp_path, quiet_sandbox, monkeypatch, kind,
+                                                                         words):
+    from quantmini.flatfiles import FlatFileError
+
+    quiet_sandbox.s3_faults({"kind": kind, "count": 20, "path": f"/flatfiles/{S3_FAULT_KEY}"})
+    dest = tmp_path / "landing" / "file.csv.gz"
+    with pytest.raises(FlatFileError) as err:
+        _download(quiet_sandbox, monkeypatch, dest)
+    assert f"s3://flatfiles/{S3_FAULT_KEY}" in str(err.value) and words in str(err.value)
+    assert "\n" not in str(err.value) and S3_SECRET not in str(err.value)
+    assert not dest.parent.exists() or not list(dest.parent.iterdir())

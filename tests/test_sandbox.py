@@ -184,3 +184,49 @@ def test_a_listing_publishes_only_what_its_page_can_hold(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+S3_FAULT_KEY = "us_stocks_sip/day_aggs_v1/2024/06/2024-06-14.csv.gz"
+
+
+def _one_try(sandbox):
+    """A client that does not retry: each request sees exactly the answer the server gave."""
+    return boto3.client(
+        "s3", endpoint_url=sandbox.s3_endpoint, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET,
+        region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                                               retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+@pytest.mark.parametrize("kind,code", [("403", "AccessDenied"), ("500", "InternalError"), ("503", "SlowDown")])
+def test_s3_error_faults_answer_as_s3_does(quiet_sandbox, kind, code):
+    client = _one_try(quiet_sandbox)
+    whole = client.get_object(Bucket="flatfiles", Key=S3_FAULT_KEY)["Body"].read()
+    quiet_sandbox.s3_faults({"kind": kind, "path": f"/flatfiles/{S3_FAULT_KEY}"})
+    with pytest.raises(ClientError) as err:
+        client.get_object(Bucket="flatfiles", Key=S3_FAULT_KEY)
+    assert err.value.response["Error"]["Code"] == code
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == int(kind)
+    # consumed: the next request gets the file
+    assert client.get_object(Bucket="flatfiles", Key=S3_FAULT_KEY)["Body"].read() == whole
+    assert quiet_sandbox.s3_fault_counts() == {"queued": 0, "fired": {kind: 1}}
+
+
+@pytest.mark.parametrize("kind", ["truncate", "reset"])
+def test_s3_bodies_cut_short_or_reset_mid_download_fail_the_read(quiet_sandbox, kind):
+    from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+    client = _one_try(quiet_sandbox)
+    whole = client.get_object(Bucket="flatfiles", Key=S3_FAULT_KEY)["Body"].read()
+    quiet_sandbox.s3_faults({"kind": kind, "path": f"/flatfiles/{S3_FAULT_KEY}"})
+    answer = client.get_object(Bucket="flatfiles", Key=S3_FAULT_KEY)
+    assert answer["ContentLength"] == len(whole)  # the headers promise the whole file
+    with pytest.raises((IncompleteReadError, ResponseStreamingError)):
+        answer["Body"].read()
+    assert client.get_object(Bucket="flatfiles", Key=S3_FAULT_KEY)["Body"].read() == whole
+    assert quiet_sandbox.s3_fault_counts()["fired"] == {kind: 1}
+
+
+def test_s3_faults_of_an_unknown_kind_are_refused(quiet_sandbox):
+    r = requests.post(quiet_sandbox.rest_url + "/_sandbox/s3_faults", json={"faults": [{"kind": "429"}]}, timeout=10)
+    assert r.status_code == 400 and "fault kind must be one of" in r.json()["error"]

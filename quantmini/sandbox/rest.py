@@ -114,15 +114,16 @@ class Faults:
 
     KINDS = ("403", "429", "500", "502", "503", "slow", "truncate", "malformed", "reset")
 
-    def __init__(self):
+    def __init__(self, kinds: tuple[str, ...] = KINDS):
+        self.kinds = kinds
         self._lock = threading.Lock()
         self._queue: list[dict] = []
         self.fired: dict[str, int] = {}
 
     def add(self, items: list[dict]) -> None:
         for f in items:
-            if str(f.get("kind")) not in self.KINDS:
-                raise ValueError(f"fault kind must be one of {self.KINDS}, got {f.get('kind')!r}")
+            if str(f.get("kind")) not in self.kinds:
+                raise ValueError(f"fault kind must be one of {self.kinds}, got {f.get('kind')!r}")
         with self._lock:
             for f in items:
                 self._queue.extend([dict(f)] * int(f.get("count", 1)))
@@ -145,9 +146,9 @@ class Faults:
             return {"queued": len(self._queue), "fired": dict(self.fired)}
 
 
-def _reset_connection() -> None:
+def _reset_connection(environ: dict | None = None) -> None:
     """Close the client's socket with a TCP RST (SO_LINGER 0), mid-request."""
-    sock = request.environ.get("werkzeug.socket")
+    sock = (request.environ if environ is None else environ).get("werkzeug.socket")
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         sock.close()

@@ -14,6 +14,8 @@ import os
 import signal
 import sys
 import threading
+import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -193,12 +195,74 @@ class LazyPublication:
         return self.app(environ, start_response)
 
 
+#: S3 errors as the real service words them (code, message), by injected status
+S3_ERRORS = {"403": ("AccessDenied", "Access Denied"),
+             "500": ("InternalError", "We encountered an internal error. Please try again."),
+             "503": ("SlowDown", "Please reduce your request rate.")}
+S3_FAULT_KINDS = (*S3_ERRORS, "slow", "truncate", "reset")
+
+
+class S3Faults:
+    """WSGI middleware in front of the S3 server: a queue of injected faults (``Faults``, set
+    through ``/_sandbox/s3_faults`` on the REST port), each consumed by the first request whose
+    path (``/flatfiles/<key>``) starts with the fault's ``path``: an S3 error answer (403
+    AccessDenied, 500 InternalError, 503 SlowDown, XML as S3 sends it), a slow answer
+    (``delay`` seconds), a body cut short (the full Content-Length, half the bytes, then the
+    connection closed), or a connection reset half-way through the body. Reads only: the
+    sandbox's own publication PUTs pass."""
+
+    def __init__(self, app, faults):
+        self.app = app
+        self.faults = faults
+
+    def __call__(self, environ, start_response):
+        from urllib.parse import unquote
+
+        reads = environ.get("REQUEST_METHOD") in ("GET", "HEAD")  # not the publication's own PUTs
+        fault = self.faults.take(unquote(environ.get("PATH_INFO", ""))) if reads else None
+        if fault is None:
+            return self.app(environ, start_response)
+        kind = fault["kind"]
+        if kind in S3_ERRORS:
+            code, message = S3_ERRORS[kind]
+            body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+                    f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
+            status = {"403": "403 Forbidden", "500": "500 Internal Server Error", "503": "503 Slow Down"}[kind]
+            start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+            return [body] if environ.get("REQUEST_METHOD") != "HEAD" else []
+        if kind == "slow":
+            time.sleep(float(fault.get("delay", 5)))
+            return self.app(environ, start_response)
+        answer: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            answer.update(status=status, headers=headers)
+
+        body = b"".join(self.app(environ, capture))
+        headers = [(k, v) for k, v in answer["headers"] if k.lower() != "connection"] + [("Connection", "close")]
+        start_response(answer["status"], headers)
+        half = body[: max(1, len(body) // 2)] if body else b""
+        if kind == "truncate":
+            return [half]
+
+        def reset():  # "reset": half the body, then a TCP RST
+            yield half
+            from .rest import _reset_connection
+
+            _reset_connection(environ)
+
+        return reset()
+
+
 class LazyMotoServer:
     """moto's threaded S3 server with :class:`LazyPublication` in front of it."""
 
     def __init__(self, host: str, port: int):
+        from .rest import Faults
+
         self.host, self.port = host, port
         self.flatfiles: FlatFiles | None = None
+        self.faults = Faults(S3_FAULT_KINDS)
         self._server = None
 
     def start(self) -> None:
@@ -214,7 +278,7 @@ class LazyMotoServer:
         def wsgi(environ, start_response):
             if self.flatfiles is None:
                 return app(environ, start_response)
-            return LazyPublication(app, self.flatfiles)(environ, start_response)
+            return S3Faults(LazyPublication(app, self.flatfiles), self.faults)(environ, start_response)
 
         return wsgi
 
@@ -223,11 +287,30 @@ class LazyMotoServer:
             self._server.shutdown()
 
 
-def admin_routes(flatfiles_ref: dict):
+def admin_routes(flatfiles_ref: dict, s3_faults=None):
     """``/_sandbox/publish`` and ``/_sandbox/unpublish``: make a file appear or disappear,
-    as the vendor's late publication does."""
+    as the vendor's late publication does; ``/_sandbox/s3_faults``: the S3 server's fault
+    queue (POST ``{"faults": [...]}`` adds, DELETE clears, GET counts)."""
 
     def install(app):
+        if s3_faults is not None:
+            @app.post("/_sandbox/s3_faults")
+            def add_s3_faults():
+                try:
+                    s3_faults.add(list((request.get_json(force=True) or {}).get("faults", [])))
+                except ValueError as exc:
+                    return error(400, str(exc))
+                return s3_faults.snapshot()
+
+            @app.delete("/_sandbox/s3_faults")
+            def clear_s3_faults():
+                s3_faults.clear()
+                return s3_faults.snapshot()
+
+            @app.get("/_sandbox/s3_faults")
+            def s3_fault_counts():
+                return s3_faults.snapshot()
+
         def _args():
             dataset = request.args.get("dataset", "stocks_daily")
             day = dt.date.fromisoformat(request.args["date"])
@@ -271,7 +354,7 @@ def serve(args: argparse.Namespace) -> None:
     objects = flatfiles.offer_range(start, end, datasets, args.intraday_days)
     s3.flatfiles = flatfiles
     ref = {"ff": flatfiles}
-    app = create_app(market, os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY), fixtures, admin=admin_routes(ref),
+    app = create_app(market, os.environ.get("QUANTMINI_SANDBOX_API_KEY", DEFAULT_API_KEY), fixtures, admin=admin_routes(ref, s3.faults),
                      as_of=end, rate_limit=args.rate_limit, rate_period=args.rate_period)
     rest = make_server(args.host, args.rest_port, app, threaded=True)
     state = SandboxState(
