@@ -106,6 +106,12 @@ class Vendor:
         import requests
 
         requests.delete(f"{self.rest}/_sandbox/faults", timeout=30).raise_for_status()
+        requests.delete(f"{self.rest}/_sandbox/s3_faults", timeout=30).raise_for_status()
+
+    def s3_faults(self, *faults: dict) -> None:
+        import requests
+
+        requests.post(f"{self.rest}/_sandbox/s3_faults", json={"faults": list(faults)}, timeout=30).raise_for_status()
 
 
 def _gz(text: str) -> bytes:
@@ -231,6 +237,13 @@ class Soak:
             vendor.faults({"kind": "slow", "delay": 2, "count": 3})
         if "rest_fails" in kinds:
             vendor.faults({"kind": "500", "count": 200, "path": "/v3/reference/splits"})
+        if "s3_storm" in kinds:
+            # the S3 side: a SlowDown on the night's first listing or read, then an internal
+            # error, a body cut short, a connection reset mid-download and a slow answer on
+            # the next file reads; botocore's and s3transfer's retries absorb them (exit 0)
+            vendor.s3_faults({"kind": "503", "path": "/flatfiles"}, {"kind": "500", "path": "/flatfiles/"},
+                             {"kind": "truncate", "path": "/flatfiles/"}, {"kind": "reset", "path": "/flatfiles/"},
+                             {"kind": "slow", "delay": 1, "path": "/flatfiles/"})
 
     def play(self, s: Schedule, night: int, vendor: Vendor) -> Night:
         events = s.on(night)

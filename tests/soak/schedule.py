@@ -22,7 +22,7 @@ DATASETS = ("stocks_daily", "stocks_minute", "options_daily", "options_minute")
 #: every kind of event, by who causes it
 VENDOR = ("late", "missing_days", "correction_recent", "correction_old", "bad_then_good", "phantom_symbol",
           "never_published")
-NETWORK = ("rest_storm", "rest_fails", "rest_slow")
+NETWORK = ("rest_storm", "rest_fails", "rest_slow", "s3_storm")
 MACHINE = ("sigkill", "crash_point", "disk_full", "concurrent_runs", "clock_back", "clock_forward")
 KINDS = VENDOR + NETWORK + MACHINE
 #: crash points reached on every night that downloads a file (quantmini.faults.POINTS)
