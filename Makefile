@@ -90,6 +90,8 @@ bench: setup
 	$(BIN)/python bench/nightly.py
 	$(BIN)/python bench/cluster_submissions.py
 	$(BIN)/python bench/object_store.py --sessions 10
+	@# a researcher's first model: 330-session backfill, then qrun LightGBM on Alpha158 + PIT
+	$(BIN)/python bench/qrun.py
 
 report: setup
 	$(SANDBOX_ENV) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --profile profiles/demo --config $(SANDBOX_URLS) --report quantlake/report.html

@@ -300,38 +300,37 @@ def with_defaults(config: dict, schema: dict | None = None) -> dict:
 BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
-def coerce_booleans(config: dict, schema: dict) -> dict:
-    """``--config gold_qlib=false`` arrives as the string "false" (Snakemake parses only
-    Python's ``True``/``False``): for every key the schema types as boolean, the usual
-    spellings (true/false, yes/no, on/off, 1/0, any case) become booleans. Anything else is
-    left for the schema to refuse, naming the key."""
-    for key, spec in (schema.get("properties") or {}).items():
-        if spec.get("type") != "boolean" or key not in config:
-            continue
-        value = config[key]
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int) and value in (0, 1):
-            config[key] = bool(value)
-        elif isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
-            config[key] = BOOLEAN_WORDS[value.strip().lower()]
-    return config
-
-
 def coerce_command_line(config: dict, schema: dict) -> dict:
-    """What ``--config key=value`` gives as strings, as the schema types it: booleans and
-    integer lists (both before the schema validates, so that its errors name real mistakes)."""
-    return coerce_integer_lists(coerce_booleans(config, schema), schema)
-
-
-def coerce_integer_lists(config: dict, schema: dict) -> dict:
-    """``--config qlib_universes=[500,1000]`` arrives as ``['500', '1000']`` (Snakemake reads
-    a bracketed list's items as strings): for every key the schema types as an array of
-    integers, items that are whole numbers in decimal become integers. Anything else is left
-    for the schema to refuse, naming the key and the item."""
+    """What ``--config key=value`` gives as strings, as the schema types it, before the schema
+    validates (so that its errors name real mistakes). Snakemake parses a top-level number,
+    but not Python's spellings of booleans (``gold_qlib=false`` is the string "false"), nor
+    the items of a bracketed list (``qlib_universes=[500,1000]`` is ['500', '1000'], found by
+    the soak), nor the values of a mapping (``rest_windows={corporate_actions_backfill_days:
+    3650}`` gives '3650'). Booleans take the usual spellings (true/false, yes/no, on/off, 1/0,
+    any case); integers and numbers take decimals; lists and mappings are walked by the
+    schema. Anything else is left for the schema to refuse, naming the key."""
     for key, spec in (schema.get("properties") or {}).items():
-        value = config.get(key)
-        if spec.get("type") != "array" or (spec.get("items") or {}).get("type") != "integer" or not isinstance(value, list):
-            continue
-        config[key] = [int(v) if isinstance(v, str) and v.strip().lstrip("-").isdigit() else v for v in value]
+        if key in config:
+            config[key] = _coerce(config[key], spec)
     return config
+
+
+def _coerce(value, spec: dict):
+    kind = spec.get("type")
+    if kind == "boolean":
+        if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in BOOLEAN_WORDS:
+            return BOOLEAN_WORDS[value.strip().lower()]
+    elif kind == "integer" and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    elif kind == "number" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    elif kind == "array" and isinstance(value, list):
+        return [_coerce(v, spec.get("items") or {}) for v in value]
+    elif kind == "object" and isinstance(value, dict):
+        return coerce_command_line(value, spec)
+    return value

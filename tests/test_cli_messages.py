@@ -4,6 +4,8 @@ sandbox that fails at once on a busy port."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 import socket
 import subprocess
@@ -24,7 +26,7 @@ SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 @pytest.mark.parametrize("word, value", [("false", False), ("no", False), ("0", False), ("OFF", False), (0, False),
                                          ("true", True), ("Yes", True), ("1", True), ("on", True), (1, True), (False, False)])
 def test_boolean_spellings(word, value):
-    cfg = settings.coerce_booleans({"gold_qlib": word, "silver": word}, SCHEMA)
+    cfg = settings.coerce_command_line({"gold_qlib": word, "silver": word}, SCHEMA)
     assert cfg == {"gold_qlib": value, "silver": value}
 
 
@@ -36,7 +38,7 @@ def test_integer_lists_from_the_command_line_become_integers():
 
     cfg = settings.coerce_command_line({"qlib_universes": ["10", "20"], "datasets": ["stocks_daily"]}, SCHEMA)
     assert cfg == {"qlib_universes": [10, 20], "datasets": ["stocks_daily"]}
-    assert settings.coerce_integer_lists({"qlib_universes": ["ten"]}, SCHEMA) == {"qlib_universes": ["ten"]}
+    assert settings.coerce_command_line({"qlib_universes": ["ten"]}, SCHEMA) == {"qlib_universes": ["ten"]}
     with pytest.raises(settings.ConfigError, match="qlib_universes"):
         workflow_config.for_workflow({"qlib_universes": ["ten"], "date": "2024-06-14"})
     plan = workflow_config.for_workflow(cfg := {"qlib_universes": ["10", "20"], "qlib_minute_universe": "liquid20",
@@ -44,8 +46,26 @@ def test_integer_lists_from_the_command_line_become_integers():
     assert cfg["qlib_universes"] == [10, 20] and plan.sessions == ("2024-06-14",)
 
 
+def test_a_mapping_from_the_command_line_takes_its_numbers(tmp_path):
+    """``--config "rest_windows={corporate_actions_backfill_days: 3650}"`` (ten years of
+    dividends and splits on the next 1st of the month) arrives as {'...': '3650'}: the
+    schema's integers in a mapping take it as a number (found by the soak, whose clean build
+    sets it); a value that is not one is refused naming the nested key."""
+    from quantmini import workflow_config
+    from quantmini.rest import schedule
+
+    cfg = {"rest_windows": {"corporate_actions_backfill_days": "3650"}, "date": "2024-06-14"}
+    workflow_config.for_workflow(cfg)
+    assert cfg["rest_windows"] == {"corporate_actions_backfill_days": 3650}
+    first = [p for p in schedule.pulls_for(dt.date(2024, 7, 1), ["dividends"], windows=cfg["rest_windows"])]
+    assert [p.window.name for p in first] == ["2024-06-01_2024-09-29", "2014-07-04_2024-07-01"]
+    with pytest.raises(settings.ConfigError, match="rest_windows.corporate_actions_backfill_days"):
+        workflow_config.for_workflow({"rest_windows": {"corporate_actions_backfill_days": "ten years"},
+                                      "date": "2024-06-14"})
+
+
 def test_a_word_that_is_not_a_boolean_is_refused_naming_the_key(tmp_path, sandbox):
-    assert settings.coerce_booleans({"gold_qlib": "maybe"}, SCHEMA) == {"gold_qlib": "maybe"}
+    assert settings.coerce_command_line({"gold_qlib": "maybe"}, SCHEMA) == {"gold_qlib": "maybe"}
     proc = run_workflow(tmp_path, sandbox, "-n", config={"date": "2024-06-14", "gold_qlib": "maybe"}, check=False)
     assert proc.returncode != 0
     lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("quantmini:")]

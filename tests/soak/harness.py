@@ -13,6 +13,7 @@ builds the vendor's final state from an empty lake and compares, file by file.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gzip
 import hashlib
 import io
@@ -293,15 +294,33 @@ class Soak:
         return proc.returncode
 
     def clean_build(self, s: Schedule) -> Path:
+        """The window built in one run from the vendor's final state. Its corporate-action
+        pull reaches back as far as the soak's pulls reached (their 2-year backfills on the
+        1st of each month start a month apart): the soak's lake legitimately holds the
+        dividends of that extra month, and the clean build must be asked for the same span."""
         where = self.checkout(self.root / "clean")
         n = len(s.sessions)
         clock = s.run_time(n - 1).isoformat()
+        pull_date = dt.date.fromisoformat(clock_date(s, n - 1))
+        since = action_coverage(self.work / "quantlake") or pull_date
         proc = subprocess.run([str(where / "scripts" / "daily_update.sh"), "--profile", "profiles/demo", "--",
                                *self.config({"start": s.sessions[0], "end": s.sessions[-1],
-                                             "pull_date": clock_date(s, n - 1)})],
+                                             "pull_date": pull_date.isoformat(),
+                                             "rest_schedule": f"{{corporate_actions_backfill_day: {pull_date.day}}}",
+                                             "rest_windows": "{corporate_actions_backfill_days: "
+                                                             f"{max(1, (pull_date - since).days)}}}"})],
                               cwd=where, env=self.env(clock), capture_output=True, text=True)
         (self.root / "clean.log").write_text(proc.stdout + proc.stderr)
         return where
+
+
+def action_coverage(lake: Path) -> dt.date | None:
+    """The first date any corporate-action pull of ``lake`` covered (None: no dated pull)."""
+    from quantmini.rest.windows import Window
+
+    starts = [Window.parse(p.name.split("=", 1)[1]).start
+              for dataset in ("splits", "dividends") for p in lake.glob(f"bronze/{dataset}/pull_date=*/window=*")]
+    return min((d for d in starts if d is not None), default=None)
 
 
 def clock_date(s: Schedule, night: int) -> str:
@@ -399,7 +418,6 @@ def main(argv=None) -> int:
     p.add_argument("--events", action="store_true", help="print the seed's events and stop (replay them with --seed)")
     args = p.parse_args(argv)
 
-    import datetime as dt
     import shutil
 
     from quantmini.sessions import sessions_between
