@@ -146,6 +146,22 @@ class Faults:
             return {"queued": len(self._queue), "fired": dict(self.fired)}
 
 
+def fault_routes(app: Flask, faults: Faults, path: str) -> None:
+    """``path``'s admin routes for a fault queue: POST ``{"faults": [...]}`` adds (400 naming
+    a kind it does not know), DELETE clears, GET counts."""
+    def add():
+        try:
+            faults.add(list((request.get_json(force=True) or {}).get("faults", [])))
+        except ValueError as exc:
+            return error(400, str(exc))
+        return faults.snapshot()
+
+    name = path.strip("/").replace("/", "_")
+    app.add_url_rule(path, f"{name}_add", add, methods=["POST"])
+    app.add_url_rule(path, f"{name}_clear", lambda: (faults.clear(), faults.snapshot())[1], methods=["DELETE"])
+    app.add_url_rule(path, f"{name}_count", faults.snapshot, methods=["GET"])
+
+
 def _reset_connection(environ: dict | None = None) -> None:
     """Close the client's socket with a TCP RST (SO_LINGER 0), mid-request."""
     sock = (request.environ if environ is None else environ).get("werkzeug.socket")
@@ -179,18 +195,7 @@ def create_app(market: Market, api_key: str, fixtures: Path | None, admin=None, 
         counter.configure(int(request.args.get("calls", 0)), float(request.args.get("period", 60)))
         return counter.snapshot()
 
-    @app.post("/_sandbox/faults")
-    def add_faults():
-        try:
-            faults.add(list((request.get_json(force=True) or {}).get("faults", [])))
-        except ValueError as exc:
-            return error(400, str(exc))
-        return faults.snapshot()
-
-    @app.delete("/_sandbox/faults")
-    def clear_faults():
-        faults.clear()
-        return faults.snapshot()
+    fault_routes(app, faults, "/_sandbox/faults")
 
     if admin is not None:
         admin(app)

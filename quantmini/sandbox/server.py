@@ -29,7 +29,7 @@ from ..datasets import FLATFILE_DATASETS
 from ..sessions import is_session, sessions_between
 from .fixtures import fixtures_dir, real_stock_day_rows
 from .market import Market
-from .rest import create_app, error
+from .rest import create_app, error, fault_routes
 
 BUCKET = "flatfiles"
 DEFAULT_S3_PORT = 8555
@@ -294,22 +294,7 @@ def admin_routes(flatfiles_ref: dict, s3_faults=None):
 
     def install(app):
         if s3_faults is not None:
-            @app.post("/_sandbox/s3_faults")
-            def add_s3_faults():
-                try:
-                    s3_faults.add(list((request.get_json(force=True) or {}).get("faults", [])))
-                except ValueError as exc:
-                    return error(400, str(exc))
-                return s3_faults.snapshot()
-
-            @app.delete("/_sandbox/s3_faults")
-            def clear_s3_faults():
-                s3_faults.clear()
-                return s3_faults.snapshot()
-
-            @app.get("/_sandbox/s3_faults")
-            def s3_fault_counts():
-                return s3_faults.snapshot()
+            fault_routes(app, s3_faults, "/_sandbox/s3_faults")
 
         def _args():
             dataset = request.args.get("dataset", "stocks_daily")
