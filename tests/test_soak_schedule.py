@@ -60,3 +60,24 @@ def test_the_vendors_files_change_as_described():
     assert ",-1.5," in gzip.decompress(broken(body, "negative_price")).decode()
     with pytest.raises(EOFError):
         gzip.decompress(broken(body, "truncated_gzip"))
+
+
+def test_the_oracle_compares_rest_pulls_only_where_both_lakes_hold_them():
+    from tests.soak.harness import lake_differences
+
+    soak = {"silver/corporate_actions/event_type=dividend/data.parquet": "a",
+            "bronze/dividends/pull_date=2024-05-02/window=2024-04-02_2024-07-31/part.parquet": "p1",
+            "bronze/dividends/pull_date=2024-06-01/window=2024-05-02_2024-08-30/part.parquet": "p2",
+            "bronze/stocks_daily/year=2024/month=5/day=31/part.parquet": "b"}
+    clean = {"silver/corporate_actions/event_type=dividend/data.parquet": "a",
+             "bronze/dividends/pull_date=2024-06-01/window=2024-05-02_2024-08-30/part.parquet": "p2",
+             "bronze/dividends/pull_date=2024-06-01/window=2022-05-02_2024-06-01/part.parquet": "p3",
+             "bronze/stocks_daily/year=2024/month=5/day=31/part.parquet": "b"}
+    assert lake_differences(soak, clean) == []
+    assert lake_differences({**soak, "silver/corporate_actions/event_type=dividend/data.parquet": "x"}, clean) == [
+        "silver/corporate_actions/event_type=dividend/data.parquet"]
+    changed = {**clean, "bronze/dividends/pull_date=2024-06-01/window=2024-05-02_2024-08-30/part.parquet": "q"}
+    assert lake_differences(soak, changed) == [
+        "bronze/dividends/pull_date=2024-06-01/window=2024-05-02_2024-08-30/part.parquet"]
+    assert lake_differences(soak, {k: v for k, v in clean.items() if not k.startswith("bronze/stocks_daily")}) == [
+        "bronze/stocks_daily/year=2024/month=5/day=31/part.parquet"]

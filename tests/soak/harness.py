@@ -384,12 +384,14 @@ def data_digest(lake: Path) -> dict[str, str]:
 
 
 def lake_differences(soak: dict[str, str], clean: dict[str, str]) -> list[str]:
-    """Files whose digests differ, or that one lake holds and the other does not; the soak's
-    older REST pulls (one per night, the clean build has the last night's) and the records of
-    its nightly store updates are its history (their watermarks are compared)."""
+    """Files whose digests differ, or that one lake holds and the other does not. The REST
+    pulls are each lake's history, compared where both hold the same pull: the soak has one
+    per night, the clean build its one run's (asked for the span the soak's covered, so its
+    window differs); silver, built from them, is compared whole. So are the records of the
+    nightly store updates (their watermarks are compared)."""
     out = []
     for k in sorted(set(soak) | set(clean)):
-        if k not in clean and k.startswith(REST_HISTORY):
+        if (k not in clean or k not in soak) and k.startswith(REST_HISTORY):
             continue
         if soak.get(k) != clean.get(k):
             out.append(k)
