@@ -4,10 +4,12 @@ the gold stocks_daily sessions.
 Starts a private sandbox offering stocks_daily for the window (full scale: 12,000 tickers by
 default), has it generate every file before the clock starts (the vendor's files exist; a
 disk cache, ``--cache-dir``, keeps them for the next run), runs the workflow once over the
-window with the demo profile (2 cores), and splits the wall time into the jobs' own work,
-from the sessions' sidecars (download, conversion, gold features, Qlib), and the rest:
-Snakemake's start, planning and scheduling, job start-up, the summary, report and quality
-checks. The baseline measured in the same run is the same files converted in one Python
+window with the demo profile (2 cores), and splits the wall time into the jobs' own work
+(download and conversion; gold features; the Qlib store and its universes) and the rest:
+Snakemake's start, planning, scheduling and bookkeeping, idle cores, the summary, report and
+quality checks. A backfill batch's work is its whole time (its log's last line: every
+session's body and what the batch shares, such as a month of bronze read and sorted once);
+a per-session job's is its body (its sidecar). The baseline measured in the same run is the same files converted in one Python
 process (plain pyarrow read + write per file), i.e. the work with no workflow around it.
 Peak RSS is sampled (every 0.2 s) for the workflow's processes: Snakemake with its
 in-process jobs, and the Qlib job; the sandbox is not counted.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import glob
 import json
 import os
 import re
@@ -129,6 +132,21 @@ def _warm(sb, days) -> float:
     return time.perf_counter() - t0
 
 
+def _batches(work: Path, lake: Path) -> tuple[set[tuple[str, str]], dict[str, float]]:
+    """The (kind, session) pairs backfill batches built (their manifests), and the batch jobs'
+    whole times by kind (the last line of each batch's log, quantmini.jobs.BATCH_DONE)."""
+    from quantmini.batches import read_manifest
+    from quantmini.paths import Lake
+
+    batched = {(b.kind, d) for b in map(read_manifest, glob.glob(Lake(str(lake)).batch_manifest_glob())) for d in b.sessions}
+    seconds = {"flatfile": 0.0, "gold": 0.0}
+    for log_file in (work / "logs" / "backfill").glob("*.log"):
+        m = re.search(r"batch backfill_(flatfile|gold)_\S+: \d+ sessions done in ([\d.]+) s", log_file.read_text())
+        if m:
+            seconds[m[1]] += float(m[2])
+    return batched, seconds
+
+
 def _job_counts(output: str) -> dict[str, int]:
     m = re.search(r"Job stats:\n(.*?)\n\n", output, re.S)
     counts: dict[str, int] = {}
@@ -150,27 +168,39 @@ def _report(work: Path, args, days, proc, wall: float, peak: PeakRss) -> int:
             if path.exists():
                 print(f"--- {log_file}:\n{path.read_text()[-3000:]}")
         return 1
-    work_s = {}
-    for folder, name in (("landing", "download"), ("bronze", "conversion"), ("gold/stocks_daily_qlib", "qlib"),
-                         ("gold/stocks_daily", "features")):
-        total = 0.0
-        for p in (work / "quantlake" / "metadata" / folder).rglob("*.json"):
+    lake = work / "quantlake"
+    batched, batch_s = _batches(work, lake)
+    # The per-session bodies (their sidecars), for the sessions batches did not build, and
+    # the store-level jobs (the Qlib store and its universes, one job each).
+    body = {}
+    for folder, name, dataset in (("landing", "download", "flatfile"), ("bronze", "conversion", "flatfile"),
+                                  ("gold/stocks_daily", "features", "gold"), ("gold/stocks_daily_qlib", "qlib", None),
+                                  ("gold/qlib_universes", "universes", None)):
+        total = outside = 0.0
+        for p in (lake / "metadata" / folder).rglob("*.json"):
             if p.name == "watermark.json":
                 continue
-            total += json.loads(p.read_text())["statistics"]["processing_time_sec"]
-        work_s[name] = total
+            seconds = json.loads(p.read_text())["statistics"]["processing_time_sec"]
+            total += seconds
+            if dataset is None or (dataset, p.stem[:10]) not in batched:
+                outside += seconds
+        body[name] = (total, outside)
     # The baseline: the same conversion in one process, no workflow around it.
     import pyarrow.csv as pv
     import pyarrow.parquet as pq
 
-    landing = sorted((work / "quantlake" / "landing").rglob("*.csv.gz"))
+    landing = sorted((lake / "landing").rglob("*.csv.gz"))
     t0 = time.perf_counter()
     for i, f in enumerate(landing):
         pq.write_table(pv.read_csv(f), work / "baseline.parquet")
     plain = time.perf_counter() - t0
-    parallel_work = (work_s["download"] + work_s["conversion"] + work_s["features"]) / args.cores
-    overhead = wall - parallel_work - work_s["qlib"]
-    lake = work / "quantlake"
+    # The jobs' own time: a batch job's whole time (its log's last line: every session's body
+    # and what the batch shares, e.g. a month of bronze read and sorted once for its gold
+    # sessions), and the per-session jobs' bodies.
+    flat = batch_s["flatfile"] + body["download"][1] + body["conversion"][1]
+    gold = batch_s["gold"] + body["features"][1]
+    store = body["qlib"][0] + body["universes"][0]
+    overhead = wall - (flat + gold) / args.cores - store
     disk = sum(p.stat().st_size for p in lake.rglob("*") if p.is_file()) / 1e9
     layers = {name: sum(p.stat().st_size for p in (lake / folder).rglob("*") if p.is_file()) / 1e9
               for name, folder in (("landing", "landing"), ("bronze", "bronze"), ("gold features", "gold/stocks_daily"),
@@ -180,11 +210,15 @@ def _report(work: Path, args, days, proc, wall: float, peak: PeakRss) -> int:
           f"({days[0]} .. {days[-1]}), --cores {args.cores} | seconds | share of wall |")
     print("|---|---|---|")
     rows = [("wall time, empty lake to Qlib store", wall),
-            (f"download (sum over {len(landing)} sessions)", work_s["download"]),
-            (f"conversion (sum over {len(landing)} sessions)", work_s["conversion"]),
-            ("Qlib store (one bulk job)", work_s["qlib"]),
-            (f"gold stocks_daily features (sum over {len(landing)} sessions)", work_s["features"]),
-            (f"overhead: wall - (download+conversion+features)/{args.cores} - Qlib", overhead)]
+            (f"download and conversion jobs (sum over {len(landing)} sessions)", flat),
+            ("  of which the download bodies (sidecars)", body["download"][0]),
+            ("  of which the conversion bodies (sidecars)", body["conversion"][0]),
+            (f"gold stocks_daily feature jobs (sum over {len(landing)} sessions)", gold),
+            ("  of which the per-session bodies (sidecars); the rest: each month's bronze read, sorted and "
+             "filtered once", body["features"][0]),
+            ("Qlib store (one bulk job) and its universes (one job)", store),
+            (f"overhead: wall - (download and conversion + gold)/{args.cores} - Qlib: Snakemake's start, plan, "
+             "scheduling and bookkeeping, idle cores, the summary, report and quality checks", overhead)]
     for label, seconds in rows:
         print(f"| {label} | {seconds:.1f} | {seconds / wall:.0%} |")
     print(f"| baseline: plain pyarrow read_csv + write_table of the same files, one process | {plain:.1f} | |")

@@ -18,6 +18,7 @@ import inspect
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -419,6 +420,10 @@ def _read_bars(path: str):
     return pq.read_table(path, columns=stocks_daily.BAR_COLUMNS)
 
 
+#: a batch's last log line: its whole time, shared reads included (bench/backfill.py reads it)
+BATCH_DONE = "batch %s: %d sessions done in %.2f s"
+
+
 @job
 def backfill_flatfiles(config: dict, lake_root: str, dataset: str, dates: list[str], landing: list[str],
                        bronze: list[str], manifest: str, log_file: str) -> None:
@@ -427,6 +432,7 @@ def backfill_flatfiles(config: dict, lake_root: str, dataset: str, dates: list[s
     from .batches import Batch, write_manifest
     from .paths import session_log
 
+    started = time.perf_counter()
     batch = Batch("flatfile", dataset, tuple(dates))
     log.info("batch %s: %d sessions", batch.rule_name, len(dates))
     for date, landing_file, bronze_file in zip(dates, list(landing), list(bronze), strict=True):
@@ -435,6 +441,7 @@ def backfill_flatfiles(config: dict, lake_root: str, dataset: str, dates: list[s
         bronze_flatfile(lake_root=lake_root, dataset=dataset, date=date, landing=landing_file, output=bronze_file,
                         log_file=session_log("bronze", dataset, date))
     write_manifest(batch, manifest)
+    log.info(BATCH_DONE, batch.rule_name, len(dates), time.perf_counter() - started)
 
 
 @job
@@ -451,6 +458,7 @@ def backfill_gold_stocks_daily(lake_root: str, basis: str, sessions: dict[str, d
     from .gold.stocks_daily import SORT_KEYS
     from .paths import partition_date, session_log
 
+    started = time.perf_counter()
     dates = sorted(sessions)
     batch = Batch("gold", "stocks_daily", tuple(dates))
     log.info("batch %s: %d sessions", batch.rule_name, len(dates))
@@ -469,6 +477,7 @@ def backfill_gold_stocks_daily(lake_root: str, basis: str, sessions: dict[str, d
                           log_file=session_log("gold_stocks_daily", "stocks_daily", date), window_bars=bars,
                           actions=acts)
     write_manifest(batch, manifest)
+    log.info(BATCH_DONE, batch.rule_name, len(dates), time.perf_counter() - started)
 
 
 @job
