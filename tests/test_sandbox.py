@@ -230,3 +230,24 @@ def test_s3_bodies_cut_short_or_reset_mid_download_fail_the_read(quiet_sandbox, 
 def test_s3_faults_of_an_unknown_kind_are_refused(quiet_sandbox):
     r = requests.post(quiet_sandbox.rest_url + "/_sandbox/s3_faults", json={"faults": [{"kind": "429"}]}, timeout=10)
     assert r.status_code == 400 and "fault kind must be one of" in r.json()["error"]
+
+
+def test_a_withheld_dividend_is_missing_from_every_answer_until_announced(quiet_sandbox):
+    """A late announcement (the soak's late_dividend event): the vendor lists the dividend
+    only from the night it is announced, its ex-date already past."""
+    url = quiet_sandbox.rest_url
+    query = {"apiKey": API_KEY, "ex_dividend_date.gte": "2024-04-01", "ex_dividend_date.lte": "2024-06-28", "limit": 1000}
+    victim = requests.get(url + "/v3/reference/dividends", params=query, timeout=30).json()["results"][0]
+    query.update({"ticker": victim["ticker"], "ex_dividend_date.gte": "2023-01-01"})
+    listed = requests.get(url + "/v3/reference/dividends", params=query, timeout=30).json()["results"]
+    assert victim in listed and len(listed) >= 2
+    where = {"kind": "dividend", "ticker": victim["ticker"], "date": victim["ex_dividend_date"]}
+    try:
+        assert requests.post(url + "/_sandbox/actions/withhold", params=where, timeout=10).status_code == 200
+        hidden = requests.get(url + "/v3/reference/dividends", params=query, timeout=30).json()["results"]
+        assert [r for r in listed if r["id"] != victim["id"]] == hidden
+    finally:
+        requests.post(url + "/_sandbox/actions/announce", params=where, timeout=10).raise_for_status()
+    assert requests.get(url + "/v3/reference/dividends", params=query, timeout=30).json()["results"] == listed
+    bad = requests.post(url + "/_sandbox/actions/withhold", params={"kind": "merger"}, timeout=10)
+    assert bad.status_code == 400 and "kind=split|dividend" in bad.json()["error"]

@@ -37,6 +37,15 @@ class RefData:
     def __init__(self, market: Market, as_of: dt.date):
         self.m = market
         self.as_of = as_of
+        #: (kind, ticker, date) of actions the vendor has not announced yet: a split or
+        #: dividend listed only after its date, as real feeds sometimes list them
+        #: (``/_sandbox/actions``); the flat files price them all the same
+        self.withheld: set[tuple[str, str, str]] = set()
+
+    def _listed(self, kind: str, rows: list[dict], date_field: str) -> list[dict]:
+        if not self.withheld:
+            return rows
+        return [r for r in rows if (kind, r["ticker"], r[date_field]) not in self.withheld]
 
     # -- corporate actions -------------------------------------------------------------------
     def splits(self, start: dt.date, end: dt.date) -> list[dict]:
@@ -53,7 +62,7 @@ class RefData:
                 "adjustment_type": "forward_split" if r.split_to > r.split_from else "reverse_split",
                 "historical_adjustment_factor": round(float(r.split_from / r.split_to), 8),
             })
-        return out
+        return self._listed("split", out, "execution_date")
 
     def dividends(self, start: dt.date, end: dt.date) -> list[dict]:
         df = self.m.dividends(start, end)
@@ -75,7 +84,7 @@ class RefData:
                 "historical_adjustment_factor": 1.0,
                 "split_adjusted_cash_amount": float(r.cash_amount),
             })
-        return out
+        return self._listed("dividend", out, "ex_dividend_date")
 
     def ipos(self, start: dt.date, end: dt.date) -> list[dict]:
         u = self.m.universe

@@ -197,6 +197,17 @@ def create_app(market: Market, api_key: str, fixtures: Path | None, admin=None, 
 
     fault_routes(app, faults, "/_sandbox/faults")
 
+    @app.post("/_sandbox/actions/<verb>")
+    def withhold_or_announce(verb: str):
+        """``withhold`` or ``announce`` a split or dividend (``kind``, ``ticker``, ``date``: its
+        execution or ex-dividend date): a withheld action is missing from every answer."""
+        kind, ticker, date = (request.args.get(k, "") for k in ("kind", "ticker", "date"))
+        if verb not in ("withhold", "announce") or kind not in ("split", "dividend") or not ticker or not date:
+            return error(400, "POST /_sandbox/actions/withhold|announce?kind=split|dividend&ticker=T&date=YYYY-MM-DD")
+        (ref.withheld.add if verb == "withhold" else ref.withheld.discard)((kind, ticker, date))
+        api.forget()
+        return {"withheld": sorted("|".join(w) for w in ref.withheld)}
+
     if admin is not None:
         admin(app)
 

@@ -235,6 +235,12 @@ class Api:
         # window (vX financials, one call per ticker) filter one generated set.
         self._generated = lru_cache(maxsize=16)(self._generate)
 
+    def forget(self) -> None:
+        """Drop the generated answers: the reference data changed (an action withheld or
+        announced)."""
+        self._records.cache_clear()
+        self._generated.cache_clear()
+
     def _generate(self, source, lo, hi) -> tuple[dict, ...]:
         return tuple(source(self.ref, lo, hi, {}))
 

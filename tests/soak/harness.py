@@ -98,6 +98,24 @@ class Vendor:
     def put(self, dataset: str, session: str, body: bytes) -> None:
         self.s3.put_object(Bucket="flatfiles", Key=self.key(dataset, session), Body=body)
 
+    def late_dividend(self, start: str, end: str) -> tuple[str, str] | None:
+        """The latest dividend the vendor lists with an ex-date in [start, end] (ties: the
+        first ticker), as (ticker, ex-date): the one a late_dividend event withholds."""
+        import requests
+
+        r = requests.get(f"{self.rest}/v3/reference/dividends", timeout=60,
+                         params={"apiKey": API_KEY, "ex_dividend_date.gte": start, "ex_dividend_date.lte": end,
+                                 "limit": 1000})
+        r.raise_for_status()
+        rows = sorted(r.json()["results"], key=lambda d: (d["ex_dividend_date"], [-ord(c) for c in d["ticker"]]))
+        return (rows[-1]["ticker"], rows[-1]["ex_dividend_date"]) if rows else None
+
+    def action(self, verb: str, ticker: str, date: str) -> None:
+        import requests
+
+        requests.post(f"{self.rest}/_sandbox/actions/{verb}", params={"kind": "dividend", "ticker": ticker, "date": date},
+                      timeout=30).raise_for_status()
+
     def faults(self, *faults: dict) -> None:
         import requests
 
@@ -162,6 +180,7 @@ class Soak:
         self.work = self.root / "night"
         self.sandbox_proc = None
         self.state: dict = {}
+        self.late: dict[Event, tuple[str, str] | None] = {}  # late_dividend events: the dividend withheld
 
     # -- setup ----------------------------------------------------------------------------
     def checkout(self, where: Path) -> Path:
@@ -211,6 +230,16 @@ class Soak:
     # -- one night ------------------------------------------------------------------------
     def vendor_before(self, s: Schedule, night: int, vendor: Vendor) -> None:
         """Make the vendor's files what they are when night ``night`` runs."""
+        for e in s.events:
+            if e.kind != "late_dividend":
+                continue
+            if night == 0:  # withheld from the start: the daily pull reaches 90 days ahead
+                self.late[e] = vendor.late_dividend(s.sessions[0], s.sessions[e.night - int(e.get("back"))])
+                if self.late[e]:
+                    vendor.action("withhold", *self.late[e])
+                print(f"  {e.line()}: dividend {self.late[e]} withheld until then", flush=True)
+            elif night == e.night and self.late.get(e):
+                vendor.action("announce", *self.late[e])
         withheld_now, withheld_before = s.withheld(night), s.withheld(night - 1) if night else set()
         for ds, sess in sorted(withheld_before - withheld_now):
             vendor.publish(ds, sess)

@@ -25,6 +25,11 @@ VENDOR = ("late", "missing_days", "correction_recent", "correction_old", "bad_th
 NETWORK = ("rest_storm", "rest_fails", "rest_slow", "s3_storm")
 MACHINE = ("sigkill", "crash_point", "disk_full", "concurrent_runs", "clock_back", "clock_forward")
 KINDS = VENDOR + NETWORK + MACHINE
+#: drawn after the others, from a stream of their own, so that adding them left every seed's
+#: other events as they were: a dividend the vendor lists only ``back`` sessions after its
+#: ex-date (the harness picks it from the sandbox's dividends and withholds it until then)
+LATE_ACTIONS = ("late_dividend",)
+ORDER = KINDS + LATE_ACTIONS
 #: crash points reached on every night that downloads a file (quantmini.faults.POINTS)
 CRASH_POINTS = ("landing.downloaded", "sidecar.mid_write", "qlib.mid_update")
 
@@ -149,9 +154,15 @@ def build(seed: int, sessions: list[str], quiet_nights: int = 3, rate: float = 0
             event = _draw(rng, sched, night, rng.choice(VENDOR[:-1] + NETWORK), busy_files, machine_nights)
             if event is not None:
                 sched.events.append(event)
-    sched.events.sort(key=lambda e: (e.night, KINDS.index(e.kind)))
+    sched.events.append(_late_dividend(random.Random(f"{seed}-late-actions"), n, quiet_nights))
+    sched.events.sort(key=lambda e: (e.night, ORDER.index(e.kind)))
     sched.events.append(_never(rng, sched))
     return sched
+
+
+def _late_dividend(rng, n: int, quiet_nights: int) -> Event:
+    back = rng.randint(1, 2 * REFRESH_DAYS)
+    return Event(rng.randint(quiet_nights + back, n - 3), "late_dividend", detail=(("back", back),))
 
 
 def _draw(rng, sched: Schedule, night: int, kind: str, busy: dict, machine: set) -> Event | None:
