@@ -156,9 +156,13 @@ def fault_routes(app: Flask, faults: Faults, path: str) -> None:
             return error(400, str(exc))
         return faults.snapshot()
 
+    def clear():
+        faults.clear()
+        return faults.snapshot()
+
     name = path.strip("/").replace("/", "_")
     app.add_url_rule(path, f"{name}_add", add, methods=["POST"])
-    app.add_url_rule(path, f"{name}_clear", lambda: (faults.clear(), faults.snapshot())[1], methods=["DELETE"])
+    app.add_url_rule(path, f"{name}_clear", clear, methods=["DELETE"])
     app.add_url_rule(path, f"{name}_count", faults.snapshot, methods=["GET"])
 
 
