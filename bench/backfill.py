@@ -9,8 +9,9 @@ window with the demo profile (2 cores), and splits the wall time into the jobs' 
 Snakemake's start, planning, scheduling and bookkeeping, idle cores, the summary, report and
 quality checks. A backfill batch's work is its whole time (its log's last line: every
 session's body and what the batch shares, such as a month of bronze read and sorted once);
-a per-session job's is its body (its sidecar). The baseline measured in the same run is the same files converted in one Python
-process (plain pyarrow read + write per file), i.e. the work with no workflow around it.
+a per-session job's is its body (its sidecar). The baseline measured in the same run is the
+same files converted in one Python process (plain pyarrow read + write per file), i.e. the
+work with no workflow around it.
 Peak RSS is sampled (every 0.2 s) for the workflow's processes: Snakemake with its
 in-process jobs, and the Qlib job; the sandbox is not counted.
 
@@ -136,14 +137,15 @@ def _batches(work: Path, lake: Path) -> tuple[set[tuple[str, str]], dict[str, fl
     """The (kind, session) pairs backfill batches built (their manifests), and the batch jobs'
     whole times by kind (the last line of each batch's log, quantmini.jobs.BATCH_DONE)."""
     from quantmini.batches import read_manifest
+    from quantmini.jobs import batch_seconds
     from quantmini.paths import Lake
 
     batched = {(b.kind, d) for b in map(read_manifest, glob.glob(Lake(str(lake)).batch_manifest_glob())) for d in b.sessions}
     seconds = {"flatfile": 0.0, "gold": 0.0}
     for log_file in (work / "logs" / "backfill").glob("*.log"):
-        m = re.search(r"batch backfill_(flatfile|gold)_\S+: \d+ sessions done in ([\d.]+) s", log_file.read_text())
-        if m:
-            seconds[m[1]] += float(m[2])
+        done = batch_seconds(log_file.read_text())
+        if done:
+            seconds[done[0].split("_")[1]] += done[1]  # backfill_<kind>_<dataset>_<first>_<last>
     return batched, seconds
 
 

@@ -420,8 +420,17 @@ def _read_bars(path: str):
     return pq.read_table(path, columns=stocks_daily.BAR_COLUMNS)
 
 
-#: a batch's last log line: its whole time, shared reads included (bench/backfill.py reads it)
+#: a batch's last log line: its whole time, shared reads included (bench/backfill.py reads it
+#: back with :func:`batch_seconds`)
 BATCH_DONE = "batch %s: %d sessions done in %.2f s"
+
+
+def batch_seconds(log_text: str) -> tuple[str, float] | None:
+    """(rule name, seconds) from a batch log's :data:`BATCH_DONE` line; None before it."""
+    import re
+
+    m = re.search(r"batch (\S+): \d+ sessions done in ([\d.]+) s", log_text)
+    return (m[1], float(m[2])) if m else None
 
 
 @job

@@ -29,7 +29,7 @@ from ..datasets import FLATFILE_DATASETS
 from ..sessions import is_session, sessions_between
 from .fixtures import fixtures_dir, real_stock_day_rows
 from .market import Market
-from .rest import create_app, error, fault_routes
+from .rest import Faults, _reset_connection, create_app, error, fault_routes
 
 BUCKET = "flatfiles"
 DEFAULT_S3_PORT = 8555
@@ -195,10 +195,10 @@ class LazyPublication:
         return self.app(environ, start_response)
 
 
-#: S3 errors as the real service words them (code, message), by injected status
-S3_ERRORS = {"403": ("AccessDenied", "Access Denied"),
-             "500": ("InternalError", "We encountered an internal error. Please try again."),
-             "503": ("SlowDown", "Please reduce your request rate.")}
+#: S3 errors as the real service words them (status line, code, message), by injected status
+S3_ERRORS = {"403": ("403 Forbidden", "AccessDenied", "Access Denied"),
+             "500": ("500 Internal Server Error", "InternalError", "We encountered an internal error. Please try again."),
+             "503": ("503 Slow Down", "SlowDown", "Please reduce your request rate.")}
 S3_FAULT_KINDS = (*S3_ERRORS, "slow", "truncate", "reset")
 
 
@@ -224,10 +224,9 @@ class S3Faults:
             return self.app(environ, start_response)
         kind = fault["kind"]
         if kind in S3_ERRORS:
-            code, message = S3_ERRORS[kind]
+            status, code, message = S3_ERRORS[kind]
             body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
                     f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
-            status = {"403": "403 Forbidden", "500": "500 Internal Server Error", "503": "503 Slow Down"}[kind]
             start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
             return [body] if environ.get("REQUEST_METHOD") != "HEAD" else []
         if kind == "slow":
@@ -247,8 +246,6 @@ class S3Faults:
 
         def reset():  # "reset": half the body, then a TCP RST
             yield half
-            from .rest import _reset_connection
-
             _reset_connection(environ)
 
         return reset()
@@ -258,8 +255,6 @@ class LazyMotoServer:
     """moto's threaded S3 server with :class:`LazyPublication` in front of it."""
 
     def __init__(self, host: str, port: int):
-        from .rest import Faults
-
         self.host, self.port = host, port
         self.flatfiles: FlatFiles | None = None
         self.faults = Faults(S3_FAULT_KINDS)

@@ -103,12 +103,15 @@ class Vendor:
         first ticker), as (ticker, ex-date): the one a late_dividend event withholds."""
         import requests
 
-        r = requests.get(f"{self.rest}/v3/reference/dividends", timeout=60,
-                         params={"apiKey": API_KEY, "ex_dividend_date.gte": start, "ex_dividend_date.lte": end,
-                                 "limit": 1000})
+        r = requests.get(f"{self.rest}/v3/reference/dividends", timeout=60,  # the key in a header, never a URL
+                         headers={"Authorization": f"Bearer {API_KEY}"},
+                         params={"ex_dividend_date.gte": start, "ex_dividend_date.lte": end, "limit": 1000})
         r.raise_for_status()
-        rows = sorted(r.json()["results"], key=lambda d: (d["ex_dividend_date"], [-ord(c) for c in d["ticker"]]))
-        return (rows[-1]["ticker"], rows[-1]["ex_dividend_date"]) if rows else None
+        rows = r.json()["results"]
+        if not rows:
+            return None
+        latest = max(d["ex_dividend_date"] for d in rows)
+        return min(d["ticker"] for d in rows if d["ex_dividend_date"] == latest), latest
 
     def action(self, verb: str, ticker: str, date: str) -> None:
         import requests
