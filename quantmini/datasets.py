@@ -23,6 +23,12 @@ class FlatFileDataset:
     # scale (182, 414, 368 and 594 MB), with headroom. Streaming conversion keeps it bounded
     # by the block and row-group sizes, not by the file.
     bronze_mem_mb: int
+    # The order a night starts its files in (higher first, Snakemake's ``priority``):
+    # stocks_daily heads the longest chain (silver's flags, the Qlib store, the universes,
+    # the minute store), then the files that take longest to convert, so that the biggest
+    # conversion is not what the night ends waiting for. Without it the scheduler prefers
+    # jobs with the largest inputs, and a download has none.
+    priority: int = 0
 
     def s3_key(self, date: str) -> str:
         """Polygon's key layout: ``<prefix>/YYYY/MM/YYYY-MM-DD.csv.gz``."""
@@ -32,10 +38,10 @@ class FlatFileDataset:
 FLATFILE_DATASETS: dict[str, FlatFileDataset] = {
     ds.name: ds
     for ds in (
-        FlatFileDataset("stocks_daily", "us_stocks_sip/day_aggs_v1", "US stocks, one bar per ticker per session", 400),
-        FlatFileDataset("stocks_minute", "us_stocks_sip/minute_aggs_v1", "US stocks, minute bars 04:00-20:00 New York", 800),
-        FlatFileDataset("options_daily", "us_options_opra/day_aggs_v1", "US options (OPRA), one bar per traded contract", 700),
-        FlatFileDataset("options_minute", "us_options_opra/minute_aggs_v1", "US options (OPRA), minute bars", 1000),
+        FlatFileDataset("stocks_daily", "us_stocks_sip/day_aggs_v1", "US stocks, one bar per ticker per session", 400, 4),
+        FlatFileDataset("stocks_minute", "us_stocks_sip/minute_aggs_v1", "US stocks, minute bars 04:00-20:00 New York", 800, 3),
+        FlatFileDataset("options_daily", "us_options_opra/day_aggs_v1", "US options (OPRA), one bar per traded contract", 700, 1),
+        FlatFileDataset("options_minute", "us_options_opra/minute_aggs_v1", "US options (OPRA), minute bars", 1000, 2),
     )
 }
 

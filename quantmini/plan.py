@@ -34,6 +34,9 @@ from .paths import partition_date
 from .settings import RunPlan
 from .silver import corporate_actions, fundamentals
 
+#: a window longer than this many sessions gives thread-pool jobs two cores (Planner.pool_threads)
+POOL_SESSIONS = 21
+
 #: prefixes -> {key: RemoteObject}, or None when the vendor could not be asked
 RemoteLister = Callable[[list[str]], "dict | None"]
 
@@ -489,6 +492,14 @@ class Planner:
         inputs = {ds: self.bronze_pulls(ds) for ds in corporate_actions.SOURCES.values()}
         inputs["bars"] = self.history_inputs("stocks_daily")
         return inputs
+
+    def pool_threads(self) -> int:
+        """The cores a job that works on a thread pool of its own (the Qlib store's day reads,
+        the options' implied volatilities) asks of the scheduler: two on a long window, where
+        the pool has hundreds of days or contracts to share out, and one on a nightly run,
+        where a two-core claim would hold the session's other jobs (the universes and the
+        minute store behind the Qlib store) waiting for a core the job barely uses."""
+        return 2 if len(self.run.sessions) > POOL_SESSIONS else 1
 
     def history_on_disk(self) -> bool:
         """Whether the jobs that read a dataset's whole history (the Qlib store, silver's bar

@@ -10,6 +10,7 @@ rule bronze_flatfile:
         RUN.lake.bronze_pattern(),
     log:
         LOG_PATTERNS["bronze"],
+    priority: bronze_priority
     resources:
         mem_mb=bronze_mem_mb,
     params:

@@ -95,6 +95,23 @@ def history_on_disk(wildcards):
     return PLAN.history_on_disk()
 
 
+def pool_threads(wildcards):
+    return PLAN.pool_threads()
+
+
+def landing_priority(wildcards):
+    return FLATFILE_DATASETS[dataset_for_landing(wildcards)].priority
+
+
+def bronze_priority(wildcards):
+    return FLATFILE_DATASETS[wildcards.dataset].priority
+
+
+# The Qlib chain (silver's flags, the store, the universes, the minute store) goes as soon
+# as its inputs are there: it is the night's longest.
+QLIB_CHAIN_PRIORITY = FLATFILE_DATASETS["stocks_daily"].priority
+
+
 def bronze_mem_mb(wildcards):
     return FLATFILE_DATASETS[wildcards.dataset].bronze_mem_mb
 

@@ -8,9 +8,10 @@ rule gold_qlib_stocks_daily:
         local(RUN.lake.qlib_receipt("stocks_daily")),
     log:
         "logs/gold/stocks_daily_qlib.log",
+    priority: QLIB_CHAIN_PRIORITY
     conda:
         "../envs/quantmini.yaml"
-    threads: 2  # reads the bronze days on a thread pool
+    threads: pool_threads  # reads the bronze days on a thread pool
     resources:
         qlib_store=1,
         mem_mb=4000,
@@ -36,6 +37,7 @@ rule gold_qlib_universes:
         local(RUN.lake.qlib_receipt("universes")),
     log:
         "logs/gold/qlib_universes.log",
+    priority: QLIB_CHAIN_PRIORITY
     resources:
         qlib_store=1,
         mem_mb=1000,
@@ -67,6 +69,7 @@ rule gold_qlib_stocks_minute:
         local(RUN.lake.qlib_receipt("stocks_minute")),
     log:
         "logs/gold/stocks_minute_qlib.log",
+    priority: QLIB_CHAIN_PRIORITY
     resources:
         qlib_store=1,
         mem_mb=1000,
@@ -171,7 +174,7 @@ rule gold_options_daily:
         local(RUN.lake.gold_pattern("options_daily")),
     log:
         "logs/gold/options_daily/{year}/{month}/{day}.log",
-    threads: 2  # solves implied volatilities on a thread pool
+    threads: pool_threads  # solves implied volatilities on a thread pool
     resources:
         mem_mb=1000,
     params:

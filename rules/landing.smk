@@ -11,6 +11,7 @@ rule landing_flatfile:
         RUN.lake.landing_pattern(),
     log:
         LOG_PATTERNS["landing"],
+    priority: landing_priority
     retries: 2
     resources:
         s3_connections=1,

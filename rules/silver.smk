@@ -10,6 +10,7 @@ checkpoint silver_corporate_actions:
         **PLAN.silver_corporate_actions_outputs(),
     log:
         "logs/silver/corporate_actions.log",
+    priority: QLIB_CHAIN_PRIORITY
     conda:
         "../envs/quantmini.yaml"
     resources:

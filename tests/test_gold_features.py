@@ -210,6 +210,30 @@ def test_session_vwap_in_stocks_daily_is_regular_minutes_only(lake, tmp_path):
     assert pd.isna(got.loc["DIV", "vwap"])  # held minute day, but no minutes of DIV
 
 
+def test_session_vwap_of_some_tickers_is_the_same_bits_as_of_all(tmp_path):
+    """The Qlib store's rewrite of a few symbols reads only their row groups; each VWAP must
+    equal the whole-file one bit for bit (a rewritten symbol must equal a full rebuild)."""
+    from quantmini.gold.vwap import session_vwap
+
+    day = SESSIONS[-1]
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(600):  # 600 tickers x 40 minutes, written in row groups of 1,000 rows
+        for m in range(40):
+            lo = 10 + rng.random() * 90
+            rows.append((f"T{i:03d}", utc_ns(day, 9, 30) + m * 60_000_000_000, lo * 1.01, lo, lo * 1.005,
+                         float(rng.integers(1, 10_000))))
+    path = tmp_path / "minute.parquet"
+    pq.write_table(minute_table(day, rows), path, row_group_size=1_000)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 24
+    whole = session_vwap(path, day)
+    some = ["T007", "T250", "T251", "T599", "NOPE"]
+    got = session_vwap(path, day, some)
+    assert got.column("ticker").to_pylist() == ["T007", "T250", "T251", "T599"]
+    want = whole.filter(pa.compute.is_in(whole.column("ticker"), pa.array(some)))
+    assert got.column("vwap").to_numpy().tobytes() == want.column("vwap").to_numpy().tobytes()
+
+
 @pytest.mark.parametrize(
     "day, pre, open_, close, post, label",
     [

@@ -622,3 +622,19 @@ def test_the_qlib_universes_and_fundamentals_follow_the_store_and_silver(tmp_pat
     no_universes = planner(tmp_path, LakeListing.of([lake.bronze("stocks_minute", JUNE[0])] + held_paths),
                            qlib_universes=[], qlib_minute_symbols=["NVDA"])
     assert no_universes.qlib_minute_universe() == "" and no_universes.qlib_minute_wanted()
+
+
+@pytest.mark.parametrize("window, threads", [(dict(date="2024-06-28", days_back=1), 1),
+                                             (dict(date="2024-06-28", days_back=21), 1),
+                                             (dict(date="", start="2024-01-02", end="2024-06-28"), 2)])
+def test_thread_pool_jobs_claim_two_cores_on_long_windows_only(tmp_path, window, threads):
+    """A nightly Qlib update claiming both cores would hold the universes and the minute
+    store behind it waiting; a backfill's bulk build shares hundreds of days over both."""
+    assert planner(tmp_path, LakeListing.of([]), **window).pool_threads() == threads
+
+
+def test_the_night_starts_the_qlib_chain_then_the_longest_conversions():
+    """Snakemake runs the higher priority first: stocks_daily and stocks_minute feed the Qlib
+    store (bars and VWAPs), then the options files by conversion time."""
+    order = sorted(FLATFILE_DATASETS, key=lambda ds: -FLATFILE_DATASETS[ds].priority)
+    assert order == ["stocks_daily", "stocks_minute", "options_minute", "options_daily"]

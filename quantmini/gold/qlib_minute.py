@@ -370,25 +370,18 @@ def _day_bars(path: str, day: dt.date, symbols: set[str]):
     """(instrument, minute index in the session, raw values) of one bronze minute day's
     regular-session bars of ``symbols``, each instrument's minutes in order."""
     open_ns, close_ns = regular_session_bounds(day)
-    # Row group by row group, keeping only the wanted bars: memory follows what is kept
-    # (the universe's bars), not the day's file (every ticker's extended hours).
-    parts, named = [], {}
-    source = pq.ParquetFile(path)
-    for batch in source.iter_batches(batch_size=65536, use_threads=False,
-                                     columns=["ticker", "window_start", "open", "high", "low", "close", "volume"]):
-        present = pc.unique(batch.column("ticker")).to_pylist()
-        for ticker in present:
-            if ticker not in named:
-                named[ticker] = qlib_symbol(ticker) in symbols
-        wanted = [t for t in present if named[t]]
-        if not wanted:
-            continue
-        ts = pc.cast(batch.column("window_start"), pa.int64())
-        mask = pc.and_(pc.and_(pc.greater_equal(ts, open_ns), pc.less(ts, close_ns)),
-                       pc.is_in(batch.column("ticker"), pa.array(wanted)))
-        parts.append(batch.filter(mask))
-    t = pa.Table.from_batches(parts) if parts else None
-    if t is None or not t.num_rows:
+    # The day's tickers first (one column), then only the wanted ones' bars: the file is
+    # sorted by ticker, so the reader skips every row group that cannot hold them, and
+    # memory follows what is kept (the universe's bars), not the day's file.
+    tickers = pc.unique(pq.read_table(path, columns=["ticker"], use_threads=False).column("ticker")).to_pylist()
+    wanted = sorted(t for t in tickers if qlib_symbol(t) in symbols)
+    if not wanted:
+        return
+    t = pq.read_table(path, columns=["ticker", "window_start", "open", "high", "low", "close", "volume"],
+                      filters=[("ticker", "in", wanted)], use_threads=False)
+    ts = pc.cast(t.column("window_start"), pa.int64())
+    t = t.filter(pc.and_(pc.greater_equal(ts, open_ns), pc.less(ts, close_ns)))
+    if not t.num_rows:
         return
     enc = pc.dictionary_encode(t["ticker"]).combine_chunks()
     names = np.array([qlib_symbol(x) for x in enc.dictionary.to_pylist()], dtype=object)
@@ -399,7 +392,8 @@ def _day_bars(path: str, day: dt.date, symbols: set[str]):
         return
     minute = (pc.cast(t["window_start"], pa.int64()).to_numpy()[rows] - open_ns) // MINUTE_NS
     sym_codes = codes[rows]
-    order = np.lexsort((minute, names[sym_codes].astype(str)))
+    _, name_rank = np.unique(names, return_inverse=True)  # instruments in name order, as ints
+    order = np.lexsort((minute, name_rank[sym_codes]))
     rows, minute, sym_codes = rows[order], minute[order], sym_codes[order]
     cols = {f: t[f].to_numpy().astype(np.float64)[rows] for f in ("open", "high", "low", "close", "volume")}
     bounds = np.flatnonzero(np.diff(sym_codes)) + 1

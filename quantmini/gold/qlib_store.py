@@ -579,7 +579,8 @@ def load_bars(days: dict[str, str], minutes: dict[str, str], symbols: set[str] |
         if wanted is not None:
             t = t.filter(pc.is_in(pc.utf8_upper(t.column("ticker")), wanted))
         if day in minutes and t.num_rows:
-            v = session_vwap(minutes[day], dt.date.fromisoformat(day))
+            only = None if wanted is None else t.column("ticker").to_pylist()  # that day's spellings
+            v = session_vwap(minutes[day], dt.date.fromisoformat(day), only)
             t = t.join(v, "ticker", join_type="left outer", use_threads=False)  # rows are ordered later
         else:
             t = t.append_column("vwap", pa.nulls(t.num_rows, pa.float64()))

@@ -20,10 +20,18 @@ import pyarrow.parquet as pq
 from ..sessions import regular_session_bounds
 
 
-def session_vwap(minute_file: str | Path, day: dt.date) -> pa.Table:
-    """``ticker``, ``vwap`` (float64) for every ticker with regular-session volume."""
+def session_vwap(minute_file: str | Path, day: dt.date, tickers: list[str] | None = None) -> pa.Table:
+    """``ticker``, ``vwap`` (float64) for every ticker with regular-session volume, or only
+    for ``tickers`` (vendor spellings): a file sorted by ticker then reads only the row groups
+    that can hold them (a symbol rewritten in the Qlib store needs a few names of each day's
+    millions of minutes). Each ticker's sums run over its own minutes in the file's order,
+    so its VWAP is the same bits either way."""
     start, end = regular_session_bounds(day)
-    t = pq.read_table(minute_file, columns=["ticker", "window_start", "high", "low", "close", "volume"])
+    columns = ["ticker", "window_start", "high", "low", "close", "volume"]
+    if tickers is None:
+        t = pq.read_table(minute_file, columns=columns)
+    else:
+        t = pq.read_table(minute_file, columns=columns, filters=[("ticker", "in", sorted(set(tickers)))])
     ws = pc.cast(t.column("window_start"), pa.int64())
     keep = pc.and_(pc.greater_equal(ws, start), pc.less(ws, end))
     t = t.filter(keep)

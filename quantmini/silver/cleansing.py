@@ -61,7 +61,10 @@ def flag(table: pa.Table, bars: pl.DataFrame) -> pa.Table:
             lo, hi = SPLIT_RATIO_RANGE
             mark(frame.filter(pl.col("split_ratio").is_not_null() & ~pl.col("split_ratio").is_between(lo, hi)),
                  "split_ratio_out_of_range")
-        if bars.height:
+        if bars.height and kind in ("dividend", "split"):
+            # only the actions' tickers: a year of bars is millions of rows, the actions' few
+            first_held, last_held = bars["date"].min(), bars["date"].max()
+            bars = bars.join(frame.select("ticker").unique(), on="ticker", how="semi")
             priced = frame.join(_previous_close(bars), left_on=["ticker", "event_date"], right_on=["ticker", "date"],
                                 how="inner")
             if kind == "split":
@@ -72,14 +75,12 @@ def flag(table: pa.Table, bars: pl.DataFrame) -> pa.Table:
             if kind == "dividend":
                 mark(priced.filter(pl.col("prev_close").is_not_null() & (pl.col("div_cash_amount") > pl.col("prev_close"))),
                      "dividend_exceeds_close")
-            if kind in ("dividend", "split"):
-                first_held, last_held = bars["date"].min(), bars["date"].max()
-                span = bars.group_by("ticker").agg(pl.col("date").min().alias("_first"), pl.col("date").max().alias("_last"))
-                dated = frame.join(span, on="ticker", how="inner")
-                mark(dated.filter((pl.col("event_date") > pl.col("_last")) & (pl.col("event_date") <= last_held)),
-                     "after_last_trade")
-                mark(dated.filter((pl.col("event_date") < pl.col("_first")) & (pl.col("event_date") >= first_held)),
-                     "before_first_trade")
+            span = bars.group_by("ticker").agg(pl.col("date").min().alias("_first"), pl.col("date").max().alias("_last"))
+            dated = frame.join(span, on="ticker", how="inner")
+            mark(dated.filter((pl.col("event_date") > pl.col("_last")) & (pl.col("event_date") <= last_held)),
+                 "after_last_trade")
+            mark(dated.filter((pl.col("event_date") < pl.col("_first")) & (pl.col("event_date") >= first_held)),
+                 "before_first_trade")
     flags = pa.array([sorted(set(reasons.get(i, []))) for i in range(frame.height)], type=pa.list_(pa.string()))
     index = table.schema.get_field_index("flags")
     field = pa.field("flags", pa.list_(pa.string()), nullable=False)
