@@ -271,3 +271,5 @@ def end_run():
     vendor has not published, then the quality checks of its sessions (quantmini/quality.py).
     """
     hooks.after_run(RUN, config, PLAN.unpublished(), STORE)
+    hooks.release_scheduler_timers()
+    hooks.skip_exit_collection()

@@ -1,6 +1,8 @@
 # Silver: bronze REST pulls cleaned, deduplicated and joined, each file rebuilt whole from
 # every pull the lake holds (quantmini/silver/). corporate_actions <- dividends, splits,
 # ipos, ticker_events; fundamentals <- fundamentals; financial_ratios <- silver fundamentals.
+# corporate_actions reruns every night (its flags read the new day's bars) and heads the Qlib
+# chain: it runs in Snakemake's own process (`run:`), not a `script:` job's new one.
 
 
 checkpoint silver_corporate_actions:
@@ -11,15 +13,19 @@ checkpoint silver_corporate_actions:
     log:
         "logs/silver/corporate_actions.log",
     priority: QLIB_CHAIN_PRIORITY
-    conda:
-        "../envs/quantmini.yaml"
     resources:
         mem_mb=2000,
     params:
         lake=lake_root,
         history=history_on_disk,
-    script:
-        "../scripts/silver_corporate_actions.py"
+    run:
+        jobs.silver_corporate_actions(
+            lake_root=params.lake,
+            inputs=input,
+            outputs=output,
+            log_file=log[0],
+            history=params.history,
+        )
 
 
 rule silver_fundamentals:
