@@ -250,4 +250,22 @@ def test_a_withheld_dividend_is_missing_from_every_answer_until_announced(quiet_
         requests.post(url + "/_sandbox/actions/announce", params=where, timeout=10).raise_for_status()
     assert requests.get(url + "/v3/reference/dividends", params=query, timeout=30).json()["results"] == listed
     bad = requests.post(url + "/_sandbox/actions/withhold", params={"kind": "merger"}, timeout=10)
-    assert bad.status_code == 400 and "kind=split|dividend" in bad.json()["error"]
+    assert bad.status_code == 400 and "kind=split|dividend|ticker_change" in bad.json()["error"]
+
+
+def test_a_withheld_ticker_change_is_missing_from_the_events_until_announced(quiet_sandbox):
+    """The soak's ticker_change event: the flat files switch from QMOLD to QMNEW on
+    2024-06-20, the vendor's events list the change only from the night it is announced."""
+    url = quiet_sandbox.rest_url
+    events = url + "/vX/reference/tickers/QMNEW/events"
+    listed = requests.get(events, params={"apiKey": API_KEY}, timeout=30).json()["results"]["events"]
+    change = {"type": "ticker_change", "date": "2024-06-20", "ticker_change": {"ticker": "QMNEW"}}
+    assert change in listed and len(listed) == 2
+    where = {"kind": "ticker_change", "ticker": "QMNEW", "date": "2024-06-20"}
+    try:
+        requests.post(url + "/_sandbox/actions/withhold", params=where, timeout=10).raise_for_status()
+        hidden = requests.get(events, params={"apiKey": API_KEY}, timeout=30).json()["results"]["events"]
+        assert hidden == [e for e in listed if e != change]
+    finally:
+        requests.post(url + "/_sandbox/actions/announce", params=where, timeout=10).raise_for_status()
+    assert requests.get(events, params={"apiKey": API_KEY}, timeout=30).json()["results"]["events"] == listed

@@ -10,20 +10,36 @@ import pytest
 from quantmini.sessions import sessions_between
 
 from .soak import schedule
-from .soak.harness import broken, corrected, with_phantom, _gz
+from .soak.harness import broken, corrected, vendor_events, with_phantom, _gz
 
-SESSIONS = [d.isoformat() for d in sessions_between(dt.date(2024, 4, 1), dt.date(2024, 5, 31))]
+# the soak's default window (May and June 2024: the sandbox's splits and ticker change)
+SESSIONS = [d.isoformat() for d in sessions_between(dt.date(2024, 5, 1), dt.date(2024, 6, 28))]
+SPLITS, RENAMES = vendor_events(40, 3, SESSIONS)
+
+
+def test_the_window_holds_the_vendors_splits_and_ticker_change():
+    assert SPLITS == (("NVDA", "2024-06-10"), ("QMFS", "2024-06-12"), ("QMRS", "2024-06-17"))
+    assert RENAMES == (("QMOLD", "QMNEW", "2024-06-20"),)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
 def test_a_seed_replays_the_same_events_and_draws_every_kind(seed):
-    first, again = schedule.build(seed, SESSIONS), schedule.build(seed, SESSIONS)
+    first = schedule.build(seed, SESSIONS, splits=SPLITS, renames=RENAMES)
+    again = schedule.build(seed, SESSIONS, splits=SPLITS, renames=RENAMES)
     assert [e.line() for e in first.events] == [e.line() for e in again.events]
     assert {e.kind for e in first.events} == set(schedule.ORDER)
-    # the late actions come from a stream of their own: without them, the others are as before
+    # the late listings, one each, come from streams of their own: without them (a window
+    # with no split or ticker change), the other events are as they were
     late = [e for e in first.events if e.kind in schedule.LATE_ACTIONS]
-    assert len(late) == 1 and late[0].night - late[0].get("back") >= 3 and late[0].night <= len(SESSIONS) - 3
-    assert [e.line() for e in schedule.build(seed + 100, SESSIONS).events] != [e.line() for e in first.events]
+    assert sorted(e.kind for e in late) == sorted(schedule.LATE_ACTIONS)
+    for e in late:
+        assert e.night - e.get("back") >= 3 and e.night <= len(SESSIONS) - 3, e.line()
+    split, change = (next(e for e in late if e.kind == k) for k in ("late_split", "ticker_change"))
+    assert (split.get("ticker"), split.session) in SPLITS and split.night == SESSIONS.index(split.session) + split.get("back")
+    assert (change.get("ticker"), change.session) == ("QMNEW", "2024-06-20")
+    bare = schedule.build(seed, SESSIONS)
+    assert [e for e in first.events if e.kind not in ("late_split", "ticker_change")] == bare.events
+    assert [e.line() for e in schedule.build(seed + 100, SESSIONS).events] != [e.line() for e in bare.events]
     # one machine event a night at most, and never on a night the machine was off
     machine = [e.night for e in first.events if e.kind in schedule.MACHINE]
     assert len(machine) == len(set(machine))
@@ -34,7 +50,7 @@ def test_a_seed_replays_the_same_events_and_draws_every_kind(seed):
 
 def test_expected_exit_codes_follow_from_the_events():
     s = schedule.Schedule(1, SESSIONS)
-    i = SESSIONS.index("2024-04-15")  # a Monday
+    i = SESSIONS.index("2024-05-13")  # a Monday
     s.events = [schedule.Event(i, "missing_days", "stocks_daily", SESSIONS[i], (("nights", 3),)),
                 schedule.Event(i + 5, "sigkill", detail=(("after_s", 3.0),)),
                 schedule.Event(i + 6, "concurrent_runs"),

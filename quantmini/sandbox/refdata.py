@@ -37,9 +37,9 @@ class RefData:
     def __init__(self, market: Market, as_of: dt.date):
         self.m = market
         self.as_of = as_of
-        #: (kind, ticker, date) of actions the vendor has not announced yet: a split or
-        #: dividend listed only after its date, as real feeds sometimes list them
-        #: (``/_sandbox/actions``); the flat files price them all the same
+        #: (kind, ticker, date) of actions the vendor has not announced yet: a split, a
+        #: dividend or a ticker change (by its new ticker) listed only after its date, as real
+        #: feeds sometimes list them (``/_sandbox/actions``); the flat files are the same
         self.withheld: set[tuple[str, str, str]] = set()
 
     def _listed(self, kind: str, rows: list[dict], date_field: str) -> list[dict]:
@@ -173,6 +173,7 @@ class RefData:
                   for j, old, first in u.renames if j == i]
         first_symbol = next((old for j, old, _ in u.renames if j == i), u.symbols[i])
         events.append({"type": "ticker_change", "date": _d(u.list_ord[i]), "ticker_change": {"ticker": first_symbol}})
+        events = [e for e in events if ("ticker_change", e["ticker_change"]["ticker"], e["date"]) not in self.withheld]
         events.sort(key=lambda e: e["date"], reverse=True)
         return {"name": f"{u.symbols[i]} Holdings Inc.", "composite_figi": self.figi(i), "cik": self.cik(i), "events": events}
 

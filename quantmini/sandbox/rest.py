@@ -27,6 +27,9 @@ from .market import Market
 from .refdata import RefData
 from .rest_api import Api, BadRequest
 
+#: what /_sandbox/actions withholds and announces
+ACTION_KINDS = ("split", "dividend", "ticker_change")
+
 RATE_LIMIT_MESSAGE = (
     "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. "
     "https://polygon.io/pricing"
@@ -203,11 +206,13 @@ def create_app(market: Market, api_key: str, fixtures: Path | None, admin=None, 
 
     @app.post("/_sandbox/actions/<verb>")
     def withhold_or_announce(verb: str):
-        """``withhold`` or ``announce`` a split or dividend (``kind``, ``ticker``, ``date``: its
-        execution or ex-dividend date): a withheld action is missing from every answer."""
+        """``withhold`` or ``announce`` a split, dividend or ticker change (``kind``, ``ticker``
+        (a change's new one), ``date``: its execution, ex-dividend or change date): a withheld
+        action is missing from every answer."""
         kind, ticker, date = (request.args.get(k, "") for k in ("kind", "ticker", "date"))
-        if verb not in ("withhold", "announce") or kind not in ("split", "dividend") or not ticker or not date:
-            return error(400, "POST /_sandbox/actions/withhold|announce?kind=split|dividend&ticker=T&date=YYYY-MM-DD")
+        if verb not in ("withhold", "announce") or kind not in ACTION_KINDS or not ticker or not date:
+            return error(400, f"POST /_sandbox/actions/withhold|announce?kind={'|'.join(ACTION_KINDS)}"
+                              "&ticker=T&date=YYYY-MM-DD")
         (ref.withheld.add if verb == "withhold" else ref.withheld.discard)((kind, ticker, date))
         api.forget()
         return {"withheld": sorted("|".join(w) for w in ref.withheld)}

@@ -113,10 +113,10 @@ class Vendor:
         latest = max(d["ex_dividend_date"] for d in rows)
         return min(d["ticker"] for d in rows if d["ex_dividend_date"] == latest), latest
 
-    def action(self, verb: str, ticker: str, date: str) -> None:
+    def action(self, verb: str, ticker: str, date: str, kind: str = "dividend") -> None:
         import requests
 
-        requests.post(f"{self.rest}/_sandbox/actions/{verb}", params={"kind": "dividend", "ticker": ticker, "date": date},
+        requests.post(f"{self.rest}/_sandbox/actions/{verb}", params={"kind": kind, "ticker": ticker, "date": date},
                       timeout=30).raise_for_status()
 
     def faults(self, *faults: dict) -> None:
@@ -134,6 +134,27 @@ class Vendor:
         import requests
 
         requests.post(f"{self.rest}/_sandbox/s3_faults", json={"faults": list(faults)}, timeout=30).raise_for_status()
+
+
+#: the ticker whose changes the soak pulls (the sandbox's QMOLD -> QMNEW; ticker_events, daily)
+RENAMED = "QMNEW"
+#: the sandbox's kind (/_sandbox/actions) of each late-listing event
+LATE_KINDS = {"late_dividend": "dividend", "late_split": "split", "ticker_change": "ticker_change"}
+
+
+def vendor_events(tickers: int, option_underlyings: int, sessions: list[str]):
+    """The splits ((ticker, execution date)) and ticker changes ((old, new, first date of the
+    new)) the sandbox's market holds in the window: what the late_split and ticker_change
+    events can choose from (the market model is deterministic, so no sandbox is needed)."""
+    from quantmini.sandbox.market import Market
+
+    m = Market(n_tickers=tickers, option_underlyings=option_underlyings)
+    first, last = sessions[0], sessions[-1]
+    splits = tuple((r.ticker, r.execution_date.isoformat()) for r in m.splits().itertuples()
+                   if first <= r.execution_date.isoformat() <= last)
+    renames = tuple((old, str(m.universe.symbols[i]), dt.date.fromordinal(int(o)).isoformat())
+                    for i, old, o in m.universe.renames if first <= dt.date.fromordinal(int(o)).isoformat() <= last)
+    return splits, renames
 
 
 def _gz(text: str) -> bytes:
@@ -183,7 +204,7 @@ class Soak:
         self.work = self.root / "night"
         self.sandbox_proc = None
         self.state: dict = {}
-        self.late: dict[Event, tuple[str, str] | None] = {}  # late_dividend events: the dividend withheld
+        self.late: dict[Event, tuple[str, str] | None] = {}  # late listings: the (ticker, date) withheld
 
     # -- setup ----------------------------------------------------------------------------
     def checkout(self, where: Path) -> Path:
@@ -215,7 +236,8 @@ class Soak:
     def config(self, extra: dict | None = None) -> list[str]:
         cfg = {"s3_endpoint": self.state["s3_endpoint"], "rest_base_url": self.state["rest_url"], "date": "",
                "days_back": 1, "datasets": "[" + ",".join(sched_mod.DATASETS) + "]",
-               "rest_datasets": "[splits,dividends]", "rate_limit_calls": 0,
+               "rest_datasets": "[splits,dividends,ticker_events]", "fundamental_tickers": f"[{RENAMED}]",
+               "rest_schedule": "{ticker_events: daily}", "rate_limit_calls": 0,
                "qlib_universes": "[10,20]", "qlib_minute_universe": "liquid20", **(extra or {})}
         return ["--config", *[f"{k}={v}" for k, v in cfg.items()]]
 
@@ -234,15 +256,19 @@ class Soak:
     def vendor_before(self, s: Schedule, night: int, vendor: Vendor) -> None:
         """Make the vendor's files what they are when night ``night`` runs."""
         for e in s.events:
-            if e.kind != "late_dividend":
+            if e.kind not in sched_mod.LATE_ACTIONS:
                 continue
+            kind = LATE_KINDS[e.kind]
             if night == 0:  # withheld from the start: the daily pull reaches 90 days ahead
-                self.late[e] = vendor.late_dividend(s.sessions[0], s.sessions[e.night - int(e.get("back"))])
+                if e.kind == "late_dividend":
+                    self.late[e] = vendor.late_dividend(s.sessions[0], s.sessions[e.night - int(e.get("back"))])
+                else:
+                    self.late[e] = (e.get("ticker"), e.session)
                 if self.late[e]:
-                    vendor.action("withhold", *self.late[e])
-                print(f"  {e.line()}: dividend {self.late[e]} withheld until then", flush=True)
+                    vendor.action("withhold", *self.late[e], kind=kind)
+                print(f"  {e.line()}: {kind} {self.late[e]} withheld until then", flush=True)
             elif night == e.night and self.late.get(e):
-                vendor.action("announce", *self.late[e])
+                vendor.action("announce", *self.late[e], kind=kind)
         withheld_now, withheld_before = s.withheld(night), s.withheld(night - 1) if night else set()
         for ds, sess in sorted(withheld_before - withheld_now):
             vendor.publish(ds, sess)
@@ -338,7 +364,8 @@ class Soak:
         proc = subprocess.run([str(where / "scripts" / "daily_update.sh"), "--profile", "profiles/demo", "--",
                                *self.config({"start": s.sessions[0], "end": s.sessions[-1],
                                              "pull_date": pull_date.isoformat(),
-                                             "rest_schedule": f"{{corporate_actions_backfill_day: {pull_date.day}}}",
+                                             "rest_schedule": f"{{corporate_actions_backfill_day: {pull_date.day}, "
+                                                              "ticker_events: daily}",
                                              "rest_windows": "{corporate_actions_backfill_days: "
                                                              f"{max(1, (pull_date - since).days)}}}"})],
                               cwd=where, env=self.env(clock), capture_output=True, text=True)
@@ -374,7 +401,8 @@ def growth(work: Path) -> dict:
 
 
 #: what the lake holds that is about the runs, not the data: compared by the fields that are data
-REST_HISTORY = ("bronze/splits/", "bronze/dividends/", "metadata/bronze/splits/", "metadata/bronze/dividends/",
+REST_PULLS = ("bronze/splits/", "bronze/dividends/", "bronze/ticker_events/")
+REST_HISTORY = (*REST_PULLS, *(f"metadata/{p}" for p in REST_PULLS),
                 "metadata/silver/",
                 # the store-level jobs' records: one per night's update, the clean build's one
                 "metadata/gold/stocks_daily_qlib/", "metadata/gold/stocks_minute_qlib/",
@@ -406,7 +434,7 @@ def data_digest(lake: Path) -> dict[str, str]:
             else:
                 out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
             continue
-        if rel.startswith(("bronze/splits/", "bronze/dividends/", "silver/")) and p.suffix == ".parquet":
+        if rel.startswith((*REST_PULLS, "silver/")) and p.suffix == ".parquet":
             table = pq.read_table(p)
             table = table.drop_columns([c for c in PULL_PROVENANCE if c in table.column_names])
             out[rel] = hashlib.sha256(table.to_pandas().to_csv(index=False).encode()).hexdigest()
@@ -444,8 +472,11 @@ def secrets_found(root: Path) -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="make soak", description=__doc__)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--start", default="2024-04-01", help="first session of the soak (the sandbox's first date)")
-    p.add_argument("--end", default="2024-05-31", help="last session of the soak: two months by default")
+    p.add_argument("--start", default="2024-05-01", help="first session of the soak (the sandbox's first date)")
+    p.add_argument("--end", default="2024-06-28",
+                   help="last session of the soak: two months by default, with the sandbox's June splits "
+                        "(NVDA, QMFS, QMRS) and ticker change (QMOLD -> QMNEW) for the late_split and "
+                        "ticker_change events")
     p.add_argument("--tickers", type=int, default=40)
     p.add_argument("--option-underlyings", type=int, default=3)
     p.add_argument("--workdir", default="soak-work", help="scratch folder (removed first)")
@@ -457,7 +488,8 @@ def main(argv=None) -> int:
     from quantmini.sessions import sessions_between
 
     sessions = [d.isoformat() for d in sessions_between(dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end))]
-    s = sched_mod.build(args.seed, sessions)
+    splits, renames = vendor_events(args.tickers, args.option_underlyings, sessions)
+    s = sched_mod.build(args.seed, sessions, splits=splits, renames=renames)
     print(f"soak seed {args.seed}: {len(sessions)} nights ({sessions[0]} .. {sessions[-1]}), {len(s.events)} events")
     for e in s.events:
         print("  " + e.line())

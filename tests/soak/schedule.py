@@ -25,10 +25,14 @@ VENDOR = ("late", "missing_days", "correction_recent", "correction_old", "bad_th
 NETWORK = ("rest_storm", "rest_fails", "rest_slow", "s3_storm")
 MACHINE = ("sigkill", "crash_point", "disk_full", "concurrent_runs", "clock_back", "clock_forward")
 KINDS = VENDOR + NETWORK + MACHINE
-#: drawn after the others, from a stream of their own, so that adding them left every seed's
-#: other events as they were: a dividend the vendor lists only ``back`` sessions after its
-#: ex-date (the harness picks it from the sandbox's dividends and withholds it until then)
-LATE_ACTIONS = ("late_dividend",)
+#: drawn after the others, each from a stream of its own, so that adding them left every
+#: seed's other events as they were: a dividend the vendor lists only ``back`` sessions after
+#: its ex-date (the harness picks it from the sandbox's dividends and withholds it until
+#: then); a split of the window listed ``back`` sessions after its execution date; the
+#: window's ticker change (the flat files switch symbols on its date) listed in the ticker
+#: events ``back`` sessions later. The last two come from the vendor's data (``splits``,
+#: ``renames`` of :func:`build`): a window without one has no such event.
+LATE_ACTIONS = ("late_dividend", "late_split", "ticker_change")
 ORDER = KINDS + LATE_ACTIONS
 #: crash points reached on every night that downloads a file (quantmini.faults.POINTS)
 CRASH_POINTS = ("landing.downloaded", "sidecar.mid_write", "qlib.mid_update")
@@ -51,7 +55,7 @@ class Event:
         return dict(self.detail).get(key, default)
 
     def line(self) -> str:
-        where = f" {self.dataset} {self.session}" if self.dataset else ""
+        where = f" {self.dataset} {self.session}" if self.dataset else (f" {self.session}" if self.session else "")
         extra = " ".join(f"{k}={v}" for k, v in self.detail)
         return f"night {self.night:3d}: {self.kind}{where}{' ' + extra if extra else ''}"
 
@@ -127,10 +131,13 @@ class Schedule:
                    for _, s in self.withheld(night))
 
 
-def build(seed: int, sessions: list[str], quiet_nights: int = 3, rate: float = 0.6) -> Schedule:
+def build(seed: int, sessions: list[str], quiet_nights: int = 3, rate: float = 0.6,
+          splits: tuple[tuple[str, str], ...] = (), renames: tuple[tuple[str, str, str], ...] = ()) -> Schedule:
     """Every kind at least once (in a seeded order, spread over the nights after the first
     ``quiet_nights``), then more drawn at ``rate`` per night; at most one machine event and
-    one event per file per night, and no event on a file another event holds."""
+    one event per file per night, and no event on a file another event holds. ``splits``
+    ((ticker, execution date)) and ``renames`` ((old, new, first date of new)) are the
+    vendor's, for the late split and the ticker change."""
     rng = random.Random(seed)
     sched = Schedule(seed, list(sessions))
     n = len(sessions)
@@ -155,6 +162,10 @@ def build(seed: int, sessions: list[str], quiet_nights: int = 3, rate: float = 0
             if event is not None:
                 sched.events.append(event)
     sched.events.append(_late_dividend(random.Random(f"{seed}-late-actions"), n, quiet_nights))
+    for kind, choices in (("late_split", [(t, d) for t, d in splits]), ("ticker_change", [(new, d) for _, new, d in renames])):
+        event = _late_listing(random.Random(f"{seed}-{kind}"), kind, sessions, choices, quiet_nights)
+        if event is not None:
+            sched.events.append(event)
     sched.events.sort(key=lambda e: (e.night, ORDER.index(e.kind)))
     sched.events.append(_never(rng, sched))
     return sched
@@ -163,6 +174,19 @@ def build(seed: int, sessions: list[str], quiet_nights: int = 3, rate: float = 0
 def _late_dividend(rng, n: int, quiet_nights: int) -> Event:
     back = rng.randint(1, 2 * REFRESH_DAYS)
     return Event(rng.randint(quiet_nights + back, n - 3), "late_dividend", detail=(("back", back),))
+
+
+def _late_listing(rng, kind: str, sessions: list[str], choices: list[tuple[str, str]], quiet_nights: int) -> Event | None:
+    """One of ``choices`` ((ticker, date) in the window, after the quiet nights), listed by the
+    vendor ``back`` sessions after its date (at the latest on the third night from the end,
+    so that the last nights run with it listed)."""
+    last = len(sessions) - 3
+    fits = sorted((t, d) for t, d in choices if d in sessions and quiet_nights <= sessions.index(d) < last)
+    if not fits:
+        return None
+    ticker, date = rng.choice(fits)
+    back = min(rng.randint(1, 2 * REFRESH_DAYS), last - sessions.index(date))
+    return Event(sessions.index(date) + back, kind, session=date, detail=(("ticker", ticker), ("back", back)))
 
 
 def _draw(rng, sched: Schedule, night: int, kind: str, busy: dict, machine: set) -> Event | None:
