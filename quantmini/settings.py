@@ -58,7 +58,7 @@ def resolve_rest(config: dict, today: dt.datetime | None = None) -> tuple[str, t
     schedule is by calendar day (fundamentals on Sundays), not by trading session.
     """
     from .rest.datasets import REST_DATASETS
-    from .rest.schedule import pulls_for
+    from .rest.schedule import CORPORATE_ACTIONS, missed_backfills, pulls_for
 
     names = config.get("rest_datasets")
     names = tuple(REST_DATASETS) if names is None else tuple(names)
@@ -76,7 +76,22 @@ def resolve_rest(config: dict, today: dt.datetime | None = None) -> tuple[str, t
     if not names and not force:
         return day.isoformat(), ()
     pulls = pulls_for(day, names, config.get("rest_schedule"), config.get("rest_windows"), force)
+    lake = Lake(resolve_lake_root(config.get("lake_root")))
+    for pull in missed_backfills(day, names, held_pulls(lake, CORPORATE_ACTIONS), config.get("rest_schedule"),
+                                 config.get("rest_windows")):
+        if pull.key not in {p.key for p in pulls}:
+            pulls.append(pull)
     return day.isoformat(), tuple(pulls)
+
+
+def held_pulls(lake: Lake, datasets) -> list[tuple[str, str, str]]:
+    """(dataset, pull date, window name) of every REST pull of ``datasets`` the lake holds."""
+    import glob
+
+    from .paths import rest_partition
+
+    return [rest_partition(p) for name in datasets
+            for p in glob.glob(glob.escape(lake.bronze_dir(name)) + "/pull_date=*/window=*/part.parquet")]
 
 
 def parse_date(key: str, value) -> dt.date:

@@ -83,3 +83,38 @@ def test_pull_date_defaults_and_unknown_names():
         settings.resolve({"date": "2024-06-09", "rest_datasets": []})
     with pytest.raises(settings.ConfigError, match="config key 'rest_force': unknown REST dataset 'earnings'"):
         settings.resolve({"date": "2024-06-14", "rest_force": ["earnings"]})
+
+
+def test_a_missed_backfill_is_made_up_by_the_next_run_of_a_lake_that_was_running():
+    """Found by the soak (seed 3): the 2-year splits backfill of June 1 failed (a 5xx storm),
+    and no later night made it until July 1, so the lake lacked two years of splits."""
+    from quantmini.rest.schedule import missed_backfills
+
+    may = [(ds, "2024-05-31", "2024-05-01_2024-08-29") for ds in ("dividends", "splits")]
+    june_1 = [("dividends", "2024-06-01", "2022-06-02_2024-06-01"), ("dividends", "2024-06-01", "2024-05-02_2024-08-30")]
+    made = missed_backfills(dt.date(2024, 6, 4), ("dividends", "splits"), may + june_1)
+    assert [(p.dataset, p.window.name) for p in made] == [("splits", "2022-06-05_2024-06-04")]
+    # once made (the pull of June 4 holds the 2 years), the next nights make it no more
+    held = may + june_1 + [("splits", "2024-06-04", "2022-06-05_2024-06-04")]
+    assert missed_backfills(dt.date(2024, 6, 5), ("dividends", "splits"), held) == []
+    # the backfill day itself pulls it on schedule; a new lake waits for the next one; no
+    # backfill day (0), or a dataset not enabled, makes none
+    assert missed_backfills(dt.date(2024, 6, 1), ("dividends", "splits"), may) == []
+    assert missed_backfills(dt.date(2024, 6, 4), ("dividends", "splits"), june_1[:0]) == []
+    assert missed_backfills(dt.date(2024, 6, 4), ("splits",), may, {"corporate_actions_backfill_day": 0}) == []
+    assert missed_backfills(dt.date(2024, 6, 4), ("dividends",), may + june_1) == []
+
+
+def test_a_run_after_a_missed_backfill_plans_it(tmp_path):
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    for ds in ("dividends", "splits"):
+        path = tmp_path / lake.bronze_rest(ds, "2024-05-31", "2024-05-01_2024-08-29").removeprefix(str(tmp_path) + "/")
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")
+    config = {"lake_root": str(tmp_path), "rest_datasets": ["dividends", "splits"], "pull_date": "2024-06-04"}
+    _, pulls = settings.resolve_rest(settings.with_defaults(config))
+    assert sorted((p.dataset, p.window.name) for p in pulls) == [
+        ("dividends", "2022-06-05_2024-06-04"), ("dividends", "2024-05-05_2024-09-02"),
+        ("splits", "2022-06-05_2024-06-04"), ("splits", "2024-05-05_2024-09-02")]

@@ -103,3 +103,33 @@ def latest_due(dataset: str, day: dt.date, schedule: dict | None = None) -> dt.d
     while not _due(when, d):
         d -= dt.timedelta(days=1)
     return d
+
+
+def missed_backfills(day: dt.date, datasets, held, schedule: dict | None = None,
+                     windows: dict | None = None) -> list[Pull]:
+    """The 2-year corporate-action backfills ``day``'s run makes up for: a dataset whose last
+    backfill day (before ``day``) left no backfill pull in the lake (``held``: (dataset,
+    pull_date, window name) of the pulls it holds), though the lake held that dataset's
+    pulls before it. Found by the soak: a backfill that failed on its day (a 5xx storm on
+    /v3/reference/splits) or a night the machine was off was not made again for a month.
+    A lake that starts after the backfill day waits for the next one, as before."""
+    sched = {**DEFAULT_SCHEDULE, **(schedule or {})}
+    w = {**DEFAULT_WINDOWS, **(windows or {})}
+    bf_day, back = int(sched["corporate_actions_backfill_day"]), int(w["corporate_actions_backfill_days"])
+    if not bf_day or sched[_group("splits")] == "never":
+        return []
+    last = day - dt.timedelta(days=1)
+    while last.day != bf_day and (day - last).days <= 62:
+        last -= dt.timedelta(days=1)
+    if last.day != bf_day:
+        return []
+    out = []
+    for name in CORPORATE_ACTIONS:
+        if name not in datasets:
+            continue
+        mine = [(dt.date.fromisoformat(p), Window.parse(wn)) for ds, p, wn in held if ds == name]
+        operating = any(p < last for p, _ in mine)
+        backfilled = any(last <= p < day and win.start is not None and (p - win.start).days >= back for p, win in mine)
+        if operating and not backfilled:
+            out.append(Pull(name, Window.days(day, back, 0)))
+    return out
