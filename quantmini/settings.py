@@ -90,8 +90,7 @@ def held_pulls(lake: Lake, datasets) -> list[tuple[str, str, str]]:
 
     from .paths import rest_partition
 
-    return [rest_partition(p) for name in datasets
-            for p in glob.glob(glob.escape(lake.bronze_dir(name)) + "/pull_date=*/window=*/part.parquet")]
+    return [rest_partition(p) for name in datasets for p in glob.glob(lake.bronze_rest_glob(name))]
 
 
 def parse_date(key: str, value) -> dt.date:
