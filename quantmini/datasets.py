@@ -38,10 +38,10 @@ class FlatFileDataset:
 FLATFILE_DATASETS: dict[str, FlatFileDataset] = {
     ds.name: ds
     for ds in (
-        FlatFileDataset("stocks_daily", "us_stocks_sip/day_aggs_v1", "US stocks, one bar per ticker per session", 400, 4),
-        FlatFileDataset("stocks_minute", "us_stocks_sip/minute_aggs_v1", "US stocks, minute bars 04:00-20:00 New York", 800, 3),
-        FlatFileDataset("options_daily", "us_options_opra/day_aggs_v1", "US options (OPRA), one bar per traded contract", 700, 1),
-        FlatFileDataset("options_minute", "us_options_opra/minute_aggs_v1", "US options (OPRA), minute bars", 1000, 2),
+        FlatFileDataset("stocks_daily", "us_stocks_sip/day_aggs_v1", "US stocks, one bar per ticker per session", 400, priority=4),
+        FlatFileDataset("stocks_minute", "us_stocks_sip/minute_aggs_v1", "US stocks, minute bars 04:00-20:00 New York", 800, priority=3),
+        FlatFileDataset("options_daily", "us_options_opra/day_aggs_v1", "US options (OPRA), one bar per traded contract", 700, priority=1),
+        FlatFileDataset("options_minute", "us_options_opra/minute_aggs_v1", "US options (OPRA), minute bars", 1000, priority=2),
     )
 }
 

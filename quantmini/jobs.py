@@ -247,16 +247,13 @@ def bronze_flatfile(lake_root: str, dataset: str, date: str, landing: str, outpu
 
 
 @job
-def gold_qlib_stocks_daily(lake_root: str, basis: str, inputs: Mapping[str, Sequence[str]], output: str,
-                           log_file: str, history: bool = False) -> None:
+def gold_qlib_stocks_daily(lake_root: str, basis: str, bronze: list[str], minute: list[str], splits: list[str],
+                           dividends: list[str], output: str, log_file: str, history: bool = False) -> None:
     """Bring the Qlib store up to date (appending new days, rewriting the symbols whose
-    adjustment changed, or building in bulk; see quantmini.gold.qlib_store). ``inputs``: the
-    rule's named inputs (bronze, minute, splits, dividends). ``history``: they name this
-    run's days, the held ones are found in the lake (plan.history_on_disk)."""
+    adjustment changed, or building in bulk; see quantmini.gold.qlib_store). ``history``:
+    the inputs name this run's days, the held ones are found in the lake (plan.history_on_disk)."""
     from .gold.qlib_store import QlibStore, receipt_json, session_of
 
-    bronze, minute = list(inputs.get("bronze", [])), list(inputs.get("minute", []))
-    splits, dividends = list(inputs.get("splits", [])), list(inputs.get("dividends", []))
     lake = Lake(lake_root)
     if history:
         bronze, minute = held_history(lake, "stocks_daily", bronze), held_history(lake, "stocks_minute", minute)
@@ -620,8 +617,8 @@ def silver_corporate_actions(lake_root: str, inputs: Mapping[str, Sequence[str]]
     from . import silver
     from .silver import cleansing, corporate_actions
 
-    sources = {name: list(files) for name, files in inputs.items() if name != "bars"}
-    bars = list(dict(inputs.items()).get("bars", []))
+    sources = {name: list(files) for name, files in inputs.items()}
+    bars = sources.pop("bars", [])
     outputs = dict(outputs.items())
     lake = Lake(lake_root)
     as_of = _as_of([p for parts in sources.values() for p in parts])
