@@ -2,14 +2,16 @@
 the REST pulls due that day, silver, gold and the Qlib store, as cron runs it.
 
 A private full-scale sandbox (12,000 tickers by default) offers stocks_daily for a year and
-the minute and options files for the last days. The lake is built once (a batched
-stocks_daily backfill, then the last sessions with all four datasets and every REST dataset
-pulled), then each trial copies it (lake, logs, Snakemake's records) and times one run of
-the next session on the copy: an ordinary day (a Friday: corporate actions and news due) and
-the first session of a month (also the 2-year corporate-action backfill, tickers and short
-data). Medians of ``--repeat`` copies each; the baseline measured in the same run is a dry
-run of the same night on a copy (Snakemake's start and the plan, no work), and the work
-itself is split from the jobs' sidecars.
+the minute and options files for the last days. The lake is built once as a lake that has
+been running would be: the month's 2-year corporate-action backfill (pulled on June 1st),
+every REST dataset pulled, a year of stocks_daily (batched backfill) and the last sessions
+with all four datasets. Each trial copies it (lake, logs, Snakemake's records) and times one
+run of the next session on the copy with the default REST schedule: an ordinary day (a
+Friday: corporate actions and news due) and the first session of a month (a Monday: also
+the 2-year corporate-action backfill, reference tickers and short data). Medians of
+``--repeat`` copies each; the baseline measured in the same run is a dry run of the same
+night on a copy (Snakemake's start and the plan, no work), and the work itself is split from
+the jobs' sidecars.
 
     .venv/bin/python bench/nightly.py
     .venv/bin/python bench/nightly.py --tickers 2000 --repeat 1   # quick look
@@ -31,6 +33,7 @@ from pathlib import Path
 from sandbox import sandbox, scratch, snakemake_cmd
 
 DATASETS = "[stocks_daily,stocks_minute,options_daily,options_minute]"
+REST = "[dividends,splits,ipos,ticker_events,fundamentals,news,short_interest,short_volume,tickers]"
 ORDINARY, FIRST_OF_MONTH = "2024-06-28", "2024-07-01"  # a Friday; the next session opens July
 HISTORY_START = "2023-06-27"  # a year of stocks_daily before them
 FULL_FROM = "2024-06-25"  # the lake's sessions with all four datasets
@@ -72,13 +75,14 @@ def main() -> int:
             if source is None:  # the lake after the ordinary night
                 source = work / "after-ordinary"
                 copy(base, source)
-                smk(source, date=ORDINARY, days_back="1", datasets=DATASETS)
+                smk(source, date=ORDINARY, days_back="1", datasets=DATASETS, rest_datasets=REST)
             dry, walls, jobs = [], [], ""
             for i in range(args.repeat):
                 trial = work / f"trial-{date}-{i}"
                 copy(source, trial)
-                dry.append(smk(trial, "-n", date=date, days_back="1", datasets=DATASETS)[0])
-                seconds, out = smk(trial, date=date, days_back="1", datasets=DATASETS)
+                night = dict(date=date, days_back="1", datasets=DATASETS, rest_datasets=REST)
+                dry.append(smk(trial, "-n", **night)[0])
+                seconds, out = smk(trial, **night)
                 walls.append(seconds)
                 jobs = _jobs(out)
                 split = _work_split(trial / "quantlake", date)

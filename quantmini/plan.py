@@ -420,6 +420,22 @@ class Planner:
             if dataset in (None, p.dataset)
         ]
 
+    def pull_dates_made(self) -> str:
+        """What the REST rule's ``pull_date`` wildcard may match: the run's pull date, and the
+        reference tickers pull its per-ticker pulls read when the lake lacks it. A held pull
+        of another date is history (a point-in-time record of what the vendor said that
+        day): it is an input of silver but no job's output, so neither Snakemake's code or
+        params triggers (an upgraded rule) nor ``--forcerun bronze_rest`` can pull it again
+        today under its old date."""
+        import re
+
+        dates = {self.run.pull_date} if self.run.pull_date else set()
+        for pull in self.run.pulls:
+            day = self.reference_pull_date(pull.dataset, self.run.pull_date)
+            if day is not None and not self.listing.has(self.lake.bronze_rest("tickers", day, "active")):
+                dates.add(day)
+        return "|".join(re.escape(d) for d in sorted(dates)) or "(?!)"
+
     @_memo
     def held_pulls(self, dataset: str) -> tuple[str, ...]:
         return tuple(self.listing.glob(self.lake.bronze_rest_glob(dataset)))
@@ -441,15 +457,20 @@ class Planner:
             return True
         return spec.filter_after_download and self.config["short_data_tickers"] == "fundamental"
 
-    def reference_tickers_for_pull(self, dataset: str, pull_date: str) -> dict[str, str]:
-        """The active reference tickers of the latest tickers pull on or before a pull date."""
+    def reference_pull_date(self, dataset: str, pull_date: str) -> str | None:
+        """The date of the tickers pull whose active tickers a pull of ``dataset`` on
+        ``pull_date`` reads (the latest due on or before it), or None when it reads none."""
         if not self.needs_reference_tickers(dataset):
-            return {}
+            return None
         from .rest.schedule import latest_due
         from .settings import parse_date
 
-        day = latest_due("tickers", parse_date("pull_date", pull_date), self.config["rest_schedule"])
-        return {"reference": self.lake.bronze_rest("tickers", day.isoformat(), "active")}
+        return latest_due("tickers", parse_date("pull_date", pull_date), self.config["rest_schedule"]).isoformat()
+
+    def reference_tickers_for_pull(self, dataset: str, pull_date: str) -> dict[str, str]:
+        """The active reference tickers of the latest tickers pull on or before a pull date."""
+        day = self.reference_pull_date(dataset, pull_date)
+        return {} if day is None else {"reference": self.lake.bronze_rest("tickers", day, "active")}
 
     # silver ----------------------------------------------------------------------------------
     def silver_corporate_actions_outputs(self) -> dict[str, str]:

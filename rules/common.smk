@@ -12,6 +12,7 @@ from quantmini import hooks, jobs, plan, settings, workflow_config
 from quantmini import store as lake_store
 from quantmini.datasets import FLATFILE_DATASETS, flatfile_dataset_for_prefix
 from quantmini.paths import LOG_PATTERNS
+from quantmini.silver.corporate_actions import SOURCES as ACTION_SOURCES
 
 
 def _config_error(message):
@@ -110,6 +111,22 @@ def bronze_priority(wildcards):
 # The Qlib chain (silver's flags, the store, the universes, the minute store) goes as soon
 # as its inputs are there: it is the night's longest.
 QLIB_CHAIN_PRIORITY = FLATFILE_DATASETS["stocks_daily"].priority
+
+
+def rest_priority(wildcards):
+    """The pulls silver's corporate actions reads head the Qlib chain: they go first."""
+    return (
+        QLIB_CHAIN_PRIORITY + 1
+        if wildcards.rest_dataset in ACTION_SOURCES.values()
+        else 0
+    )
+
+
+def api_threads(wildcards):
+    """A REST pull waits on the vendor, not on a core: on this machine it claims none
+    (`polygon_api` caps how many run at once), so the night's conversions keep both cores;
+    a cluster job is given one."""
+    return 0 if workflow.local_exec else 1
 
 
 def bronze_mem_mb(wildcards):

@@ -2,7 +2,8 @@
 # short_interest, short_volume, tickers. One immutable partition per pull date and
 # window; the schedule (quantmini/rest/schedule.py) decides which pulls a date makes.
 # API jobs take one `polygon_api` unit each; the calls-per-minute limit is shared by all
-# jobs on the lake (quantmini/rest/ratelimit.py).
+# jobs on the lake (quantmini/rest/ratelimit.py). A pull runs on Snakemake's own threads
+# (`run:`): it waits on the vendor, and a process of its own cost a Python start per pull.
 
 
 rule bronze_rest:
@@ -12,12 +13,23 @@ rule bronze_rest:
         RUN.lake.bronze_rest_pattern(),
     log:
         "logs/bronze/{rest_dataset}/{pull_date}/{window}.log",
-    conda:
-        "../envs/quantmini.yaml"
+    wildcard_constraints:
+        pull_date=PLAN.pull_dates_made(),
+    priority: rest_priority
+    threads: api_threads
     resources:
         polygon_api=1,
         mem_mb=600,
     params:
         lake=lake_root,
-    script:
-        "../scripts/bronze_rest.py"
+    run:
+        jobs.bronze_rest(
+            config=config,
+            lake_root=params.lake,
+            dataset=wildcards.rest_dataset,
+            pull_date=wildcards.pull_date,
+            window=wildcards.window,
+            output=output[0],
+            log_file=log[0],
+            reference=input.get("reference"),
+        )

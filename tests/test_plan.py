@@ -638,3 +638,37 @@ def test_the_night_starts_the_qlib_chain_then_the_longest_conversions():
     store (bars and VWAPs), then the options files by conversion time."""
     order = sorted(FLATFILE_DATASETS, key=lambda ds: -FLATFILE_DATASETS[ds].priority)
     assert order == ["stocks_daily", "stocks_minute", "options_minute", "options_daily"]
+
+
+# ----------------------------------------------------------------------------------- REST pulls
+def test_the_rest_rule_makes_only_the_runs_pull_date(tmp_path):
+    """A held pull of another day is an input, never an output: no rerun trigger can pull it
+    again today under its old date."""
+    import re
+
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    held = LakeListing.of([lake.bronze_rest("dividends", "2024-06-27", "2024-05-28_2024-09-25")])
+    p = planner(tmp_path, held, date="2024-06-28", rest_datasets=["dividends", "splits"])
+    pattern = re.compile(p.pull_dates_made())
+    assert pattern.fullmatch("2024-06-28") and not pattern.fullmatch("2024-06-27")
+    assert p.rest_targets() and all("pull_date=2024-06-28" in t for t in p.rest_targets())
+
+
+def test_a_missing_reference_tickers_pull_of_its_monday_is_made_by_the_run(tmp_path):
+    """Sunday's per-ticker pulls read the last Monday's reference tickers: the run makes that
+    pull when the lake lacks it, and leaves it alone when held."""
+    import re
+
+    from quantmini.paths import Lake
+
+    lake = Lake(str(tmp_path))
+    sunday = dict(date="", pull_date="2024-06-09", rest_datasets=["fundamentals"], fundamental_tickers=[])
+    p = planner(tmp_path, LakeListing.of([]), **sunday)
+    assert p.reference_tickers_for_pull("fundamentals", "2024-06-09") == {
+        "reference": lake.bronze_rest("tickers", "2024-06-03", "active")}
+    pattern = re.compile(p.pull_dates_made())
+    assert pattern.fullmatch("2024-06-09") and pattern.fullmatch("2024-06-03")
+    held = planner(tmp_path, LakeListing.of([lake.bronze_rest("tickers", "2024-06-03", "active")]), **sunday)
+    assert re.fullmatch(held.pull_dates_made(), "2024-06-09") and not re.fullmatch(held.pull_dates_made(), "2024-06-03")

@@ -180,6 +180,30 @@ def test_silver_corporate_actions_from_two_days_of_pulls(tmp_path, sandbox, clea
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_a_held_pull_of_another_day_is_never_pulled_again(tmp_path, sandbox, clean_monday):
+    """A held pull is what the vendor said on its pull date: Tuesday's run, even told to
+    rerun every REST job (as a changed rule's code would), pulls Tuesday's due only and
+    leaves Monday's partitions as they were, bytes and times."""
+    import shutil
+
+    wd = tmp_path / "wd"
+    shutil.copytree(clean_monday[0], wd, symlinks=True)
+    held = {p: (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in (wd / "quantlake" / "bronze").glob(f"*/pull_date={MONDAY}/window=*/part.parquet")}
+    assert len(held) == len(MONDAY_PULLS)
+    tuesday = {**BASE, "pull_date": "2024-06-11", "rest_datasets": "[dividends,splits]"}
+    before = sandbox.calls()["total"]
+    proc = run_workflow(wd, sandbox, "--forcerun", "bronze_rest", config=tuesday)
+    assert f"pull_date={MONDAY}" not in "".join(line for line in (proc.stdout + proc.stderr).splitlines()
+                                                if line.strip().startswith("output:"))
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in held} == held
+    tuesday_pulls = sorted((wd / "quantlake" / "bronze").glob("*/pull_date=2024-06-11/window=*/part.parquet"))
+    assert [p.parts[-4] for p in tuesday_pulls] == ["dividends", "splits"]
+    made = sum(sc["statistics"]["api_calls"] for ds in ("dividends", "splits") for sc in sidecars(wd, ds)
+               if sc["date"] == "2024-06-11")
+    assert sandbox.calls()["total"] - before == made > 0
+
+
 def test_silver_killed_between_files_is_rebuilt_whole(tmp_path, sandbox, clean_monday):
     """SIGKILL after the first silver file is replaced: the rerun rebuilds the job, and every
     silver file equals the silver built from the lake's bronze pulls."""
