@@ -64,12 +64,15 @@ def main() -> int:
         base = work / "base"
         base.mkdir()
         t0 = time.perf_counter()
-        smk(base, start=HISTORY_START, end="2024-06-24")  # batched stocks_daily backfill, no REST
-        smk(base, start=FULL_FROM, end="2024-06-27", datasets=DATASETS, rest_datasets="[]")
-        smk(base, pull_date="2024-06-27", datasets="[]",
-            rest_force="[splits,dividends,ipos,ticker_events,fundamentals,short_interest,short_volume,tickers,news]")
-        print(f"lake built in {time.perf_counter() - t0:.0f} s (not timed): a year of stocks_daily, "
-              f"{FULL_FROM} .. 2024-06-27 with all four datasets, every REST dataset pulled")
+        # June's 2-year corporate-action backfill and every REST dataset, then the bars, so that
+        # gold is settled against the actions as on a lake that has been running
+        smk(base, pull_date="2024-06-01", datasets="[]", rest_force="[dividends,splits,ipos]")
+        smk(base, pull_date="2024-06-27", datasets="[]", rest_force=REST)
+        smk(base, start=HISTORY_START, end="2024-06-24")  # batched stocks_daily backfill
+        smk(base, start=FULL_FROM, end="2024-06-27", datasets=DATASETS)
+        print(f"lake built in {time.perf_counter() - t0:.0f} s (not timed): June's 2-year corporate-action "
+              f"backfill, every REST dataset pulled, a year of stocks_daily, {FULL_FROM} .. 2024-06-27 with "
+              "all four datasets")
         rows = []
         for label, date, source in (("ordinary day", ORDINARY, base), ("first session of a month", FIRST_OF_MONTH, None)):
             if source is None:  # the lake after the ordinary night
