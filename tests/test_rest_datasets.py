@@ -120,6 +120,21 @@ def test_short_volume_totals_are_the_day_volumes_and_filters_are_ignored(client,
     assert all(r["total_volume"] == int(vol[r["ticker"]]) for r in asked)
 
 
+def test_a_pull_kept_to_some_tickers_is_the_whole_pull_filtered(client, tmp_path):
+    """Short data: the records of tickers not kept are dropped as they arrive; the file holds
+    exactly the whole pull's rows of the kept tickers, and the count downloaded is the whole's."""
+    ds, window = REST_DATASETS["short_volume"], Window(None, dt.date(2024, 6, 10), dt.date(2024, 6, 14))
+    whole = pull(client, ds, "current", window, [], tmp_path / "whole.parquet", pulled_at=dt.datetime(2024, 6, 15))
+    keep = {"AAPL", "MSFT", "NOSUCH"}
+    kept = pull(client, ds, "current", window, [], tmp_path / "kept.parquet", keep_tickers=keep,
+                pulled_at=dt.datetime(2024, 6, 15))
+    table = pq.read_table(tmp_path / "whole.parquet")
+    expected = [r for r in table.to_pylist() if r["ticker"] in keep]
+    assert kept.rows_downloaded == whole.rows_downloaded == whole.rows == table.num_rows
+    assert 0 < kept.rows == len(expected) < table.num_rows
+    assert pq.read_table(tmp_path / "kept.parquet").to_pylist() == expected
+
+
 def test_unknown_ticker_events_are_counted_not_fatal(client, tmp_path):
     out = tmp_path / "ev.parquet"
     res = pull(client, REST_DATASETS["ticker_events"], "legacy", Window("all"), ["AAPL", "NOSUCH"], out)

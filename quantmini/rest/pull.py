@@ -47,26 +47,28 @@ def build_table(dataset: RestDataset, rows: list[dict], pulled_at: dt.datetime) 
 def fetch_rows(client: RestClient, dataset: RestDataset, style: str, window: Window, tickers: list[str],
                keep_tickers: set[str] | None = None) -> tuple[list[dict], int, list[str], int]:
     """The rows of every request of a pull, the number of requests, the tickers the vendor
-    did not know, and the number of records downloaded. With ``keep_tickers`` (an endpoint
-    that returns every ticker whatever is asked), the rows of other tickers are not built:
-    a month of short volume is ~220,000 records for the few tickers kept."""
+    did not know, and the number of records dropped. With ``keep_tickers`` (an endpoint that
+    returns every ticker whatever is asked, one row per record), the records of other
+    tickers are dropped before their rows are built: a month of short volume is ~220,000
+    records for the few tickers kept."""
     requests = dataset.plan(style, window, tickers)
     rows: list[dict] = []
     not_found: list[str] = []
-    downloaded = 0
+    dropped = 0
     for req in requests:
         try:
             for record in client.results(req.path, req.params):
-                downloaded += 1
-                if keep_tickers is None or record.get("ticker") in keep_tickers:
-                    rows.extend(dataset.rows(style, record, req))
+                if keep_tickers is not None and record.get("ticker") not in keep_tickers:
+                    dropped += 1
+                    continue
+                rows.extend(dataset.rows(style, record, req))
         except NotFound:
             if not req.ticker:
                 raise
             # A ticker the vendor does not know (e.g. renamed since the list was made).
             not_found.append(req.ticker)
             log.warning("%s: no data for %s (404)", dataset.name, req.ticker)
-    return rows, len(requests), not_found, downloaded if keep_tickers is not None else len(rows)
+    return rows, len(requests), not_found, dropped
 
 
 def pull(client: RestClient, dataset: RestDataset, style: str, window: Window, tickers: list[str],
@@ -74,7 +76,8 @@ def pull(client: RestClient, dataset: RestDataset, style: str, window: Window, t
          pulled_at: dt.datetime | None = None) -> PullResult:
     # QUANTMINI_NOW pins it (sessions.now_utc): a replayed night writes the same bytes.
     pulled_at = pulled_at or now_utc().replace(microsecond=0)
-    rows, n_requests, not_found, downloaded = fetch_rows(client, dataset, style, window, tickers, keep_tickers)
+    rows, n_requests, not_found, dropped = fetch_rows(client, dataset, style, window, tickers, keep_tickers)
+    downloaded = len(rows) + dropped
     if keep_tickers is not None:
         log.info("%s: the endpoint returns every ticker whatever the filter; kept %d of %d rows downloaded "
                  "for %d configured tickers", dataset.name, len(rows), downloaded, len(keep_tickers))
